@@ -1,0 +1,23 @@
+//! Schema migrations for Latchkey, in order. Each file creates one table with
+//! its foreign keys declared inline (SQLite cannot add them afterwards).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20260101_000001_create_users;
+mod m20260101_000002_create_sessions;
+mod m20260101_000003_create_refresh_tokens;
+mod m20260101_000004_create_tasks;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20260101_000001_create_users::Migration),
+            Box::new(m20260101_000002_create_sessions::Migration),
+            Box::new(m20260101_000003_create_refresh_tokens::Migration),
+            Box::new(m20260101_000004_create_tasks::Migration),
+        ]
+    }
+}

@@ -1,0 +1,32 @@
+//! The HTTP API, one `#[OpenApi]` struct per tag, combined into one service
+//! whose spec is the committed `openapi.yaml`.
+
+pub mod auth;
+pub mod health;
+pub mod json_body;
+pub mod schemas;
+
+use poem_openapi::{OpenApiService, Tags};
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Register, sign in, refresh and sign out; the signed-in user's profile.
+    Auth,
+    /// Health probes.
+    Operations,
+}
+
+pub type Apis = (auth::AuthApi, health::HealthApi);
+
+pub fn service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new((auth::AuthApi, health::HealthApi), "Latchkey", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Cookie-session authentication for browser single-page apps. Tokens travel only in \
+             httpOnly `SameSite=Strict` cookies; every error is an RFC 9457 problem document.",
+        )
+}
+
+/// The spec as committed in `openapi.yaml`.
+pub fn spec_yaml() -> String {
+    service().spec_yaml()
+}

@@ -1,0 +1,318 @@
+//! Sessions and their refresh tokens: the only module that reads or writes
+//! `sessions` and `refresh_tokens` rows. Login starts a session, refresh rotates
+//! its token (single use, with a grace window for racing tabs and theft
+//! detection after it), logout revokes it.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set, TransactionTrait, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use crate::{
+    auth::tokens::{Claims, TokenError, TokenType},
+    clock::now,
+    entity::{refresh_token, session, user},
+    error::ApiError,
+    state::AppState,
+};
+
+/// Where a session was opened from, shown in the session list.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Tokens to hand to the browser. `refresh_token` is `None` when a tab lost a
+/// refresh race: it must keep the successor the winning tab received.
+pub struct IssuedTokens {
+    pub session_id: Uuid,
+    pub access_token: String,
+    pub access_expires_at: DateTime<Utc>,
+    pub refresh_token: Option<String>,
+    pub refresh_expires_at: DateTime<Utc>,
+}
+
+fn chrono(d: std::time::Duration) -> Duration {
+    Duration::from_std(d).unwrap_or(Duration::MAX)
+}
+
+/// Opens a session for a user whose credentials were just checked.
+pub async fn start(state: &AppState, user_id: Uuid, client: ClientInfo) -> Result<IssuedTokens, ApiError> {
+    let cfg = &state.config;
+    let now = now();
+    let session_id = Uuid::new_v4();
+    let max_expires_at = now + chrono(cfg.session_max_age);
+    let refresh_expires_at = (now + chrono(cfg.refresh_token_ttl)).min(max_expires_at);
+    let (refresh_token, jti) =
+        state.tokens.sign(TokenType::Refresh, user_id, session_id, now, refresh_expires_at)?;
+
+    let txn = state.db.begin().await?;
+    session::ActiveModel {
+        id: Set(session_id),
+        user_id: Set(user_id),
+        created_at: Set(now),
+        last_used_at: Set(now),
+        expires_at: Set(refresh_expires_at),
+        max_expires_at: Set(max_expires_at),
+        revoked_at: Set(None),
+        user_agent: Set(client.user_agent.map(|ua| truncate(ua, 512))),
+        ip: Set(client.ip),
+    }
+    .insert(&txn)
+    .await?;
+    insert_refresh_row(&txn, jti, session_id, now, refresh_expires_at).await?;
+    txn.commit().await?;
+
+    let (access_token, access_expires_at) = sign_access(state, user_id, session_id, now, max_expires_at)?;
+    Ok(IssuedTokens {
+        session_id,
+        access_token,
+        access_expires_at,
+        refresh_token: Some(refresh_token),
+        refresh_expires_at,
+    })
+}
+
+/// Exchanges a refresh token for new tokens. See the contract's "Session cookies".
+pub async fn rotate(state: &AppState, presented: Option<&str>) -> Result<(IssuedTokens, user::Model), ApiError> {
+    let presented = presented.ok_or(ApiError::RefreshTokenMissing)?;
+    let claims = match state.tokens.verify(presented, TokenType::Refresh) {
+        Ok(claims) => claims,
+        Err(TokenError::Expired) => return Err(expired_refresh_error(state, presented).await),
+        Err(TokenError::Invalid) => return Err(ApiError::RefreshTokenInvalid),
+    };
+    let cfg = &state.config;
+    let now = now();
+    let new_jti = Uuid::new_v4();
+
+    let txn = state.db.begin().await?;
+    // Claim the token first: a write as the transaction's first statement takes
+    // the write lock up front, and `used_at IS NULL` lets exactly one racer win.
+    let claimed = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
+        .col_expr(refresh_token::Column::ReplacedBy, Expr::value(new_jti))
+        .filter(refresh_token::Column::Id.eq(claims.jti))
+        .filter(refresh_token::Column::SessionId.eq(claims.sid))
+        .filter(refresh_token::Column::UsedAt.is_null())
+        .exec(&txn)
+        .await?
+        .rows_affected
+        == 1;
+
+    let (session, user) = load_live_session(&txn, &claims, now).await?;
+    if !claimed {
+        txn.rollback().await?;
+        return raced_or_reused(state, &claims, &session, now).await;
+    }
+
+    let refresh_expires_at = (now + chrono(cfg.refresh_token_ttl)).min(session.max_expires_at);
+    let new_token =
+        state.tokens.sign_with_jti(TokenType::Refresh, user.id, claims.sid, new_jti, now, refresh_expires_at)?;
+    insert_refresh_row(&txn, new_jti, claims.sid, now, refresh_expires_at).await?;
+    session::Entity::update_many()
+        .col_expr(session::Column::LastUsedAt, Expr::value(now))
+        .col_expr(session::Column::ExpiresAt, Expr::value(refresh_expires_at))
+        .filter(session::Column::Id.eq(claims.sid))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+
+    let (access_token, access_expires_at) = sign_access(state, user.id, claims.sid, now, session.max_expires_at)?;
+    let issued = IssuedTokens {
+        session_id: claims.sid,
+        access_token,
+        access_expires_at,
+        refresh_token: Some(new_token),
+        refresh_expires_at,
+    };
+    Ok((issued, user))
+}
+
+/// The session and its user, if the session may still be refreshed.
+async fn load_live_session(
+    db: &impl ConnectionTrait,
+    claims: &Claims,
+    now: DateTime<Utc>,
+) -> Result<(session::Model, user::Model), ApiError> {
+    let Some((session, Some(user))) = session::Entity::find_by_id(claims.sid)
+        .find_also_related(user::Entity)
+        .one(db)
+        .await?
+    else {
+        // Deleted along with its user.
+        return Err(ApiError::SessionRevoked);
+    };
+    if session.revoked_at.is_some() || session.user_id != claims.sub || !user.is_active {
+        return Err(ApiError::SessionRevoked);
+    }
+    if now >= session.max_expires_at {
+        return Err(ApiError::SessionExpired);
+    }
+    Ok((session, user))
+}
+
+/// A token that was already rotated: a racing tab inside the grace window gets
+/// a fresh access token only; anyone later is treated as a thief.
+async fn raced_or_reused(
+    state: &AppState,
+    claims: &Claims,
+    session: &session::Model,
+    now: DateTime<Utc>,
+) -> Result<(IssuedTokens, user::Model), ApiError> {
+    let Some(row) = refresh_token::Entity::find_by_id(claims.jti).one(&state.db).await? else {
+        return Err(ApiError::RefreshTokenInvalid);
+    };
+    let used_at = row.used_at.unwrap_or(now);
+    let grace = chrono(state.config.refresh_reuse_grace);
+    let successor = match row.replaced_by {
+        Some(id) if now < used_at + grace => refresh_token::Entity::find_by_id(id).one(&state.db).await?,
+        _ => None,
+    };
+    let Some(successor) = successor else {
+        revoke(&state.db, session.id).await?;
+        tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reused: session revoked");
+        return Err(ApiError::RefreshTokenReused);
+    };
+    let user = user::Entity::find_by_id(session.user_id)
+        .one(&state.db)
+        .await?
+        .ok_or(ApiError::SessionRevoked)?;
+    let (access_token, access_expires_at) = sign_access(state, user.id, session.id, now, session.max_expires_at)?;
+    let issued = IssuedTokens {
+        session_id: session.id,
+        access_token,
+        access_expires_at,
+        refresh_token: None,
+        refresh_expires_at: successor.expires_at,
+    };
+    Ok((issued, user))
+}
+
+/// Tells a session past its absolute limit from a token that merely idled out.
+async fn expired_refresh_error(state: &AppState, presented: &str) -> ApiError {
+    let Ok(claims) = state.tokens.verify_ignoring_expiry(presented, TokenType::Refresh) else {
+        return ApiError::RefreshTokenInvalid;
+    };
+    match session::Entity::find_by_id(claims.sid).one(&state.db).await {
+        Ok(Some(s)) if now() >= s.max_expires_at => ApiError::SessionExpired,
+        Ok(_) => ApiError::RefreshTokenExpired,
+        Err(e) => e.into(),
+    }
+}
+
+/// Checks an access token's session and user on every authenticated request:
+/// one primary-key lookup joined to its user, so logout, revocation and
+/// deactivation take effect at once, not when the access token expires.
+pub async fn authenticate(state: &AppState, claims: &Claims) -> Result<(user::Model, session::Model), ApiError> {
+    let found = session::Entity::find_by_id(claims.sid)
+        .find_also_related(user::Entity)
+        .one(&state.db)
+        .await?;
+    match found {
+        Some((session, Some(user))) if session.user_id == claims.sub => {
+            if session.revoked_at.is_some() {
+                Err(ApiError::SessionRevoked)
+            } else if !user.is_active {
+                Err(ApiError::AccountDisabled)
+            } else {
+                Ok((user, session))
+            }
+        }
+        _ => Err(ApiError::TokenInvalid),
+    }
+}
+
+/// Revokes one session; its refresh tokens stop working and so do its access tokens.
+pub async fn revoke(db: &impl ConnectionTrait, session_id: Uuid) -> Result<bool, ApiError> {
+    let result = session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(now()))
+        .filter(session::Column::Id.eq(session_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+/// Revokes every live session of a user, except `keep` if given.
+pub async fn revoke_all(db: &impl ConnectionTrait, user_id: Uuid, keep: Option<Uuid>) -> Result<u64, ApiError> {
+    let mut query = session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(now()))
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::RevokedAt.is_null());
+    if let Some(keep) = keep {
+        query = query.filter(session::Column::Id.ne(keep));
+    }
+    Ok(query.exec(db).await?.rows_affected)
+}
+
+/// Revokes the session a token names, if the token is genuine (expired is fine:
+/// logging out with a stale cookie must still end the session).
+pub async fn revoke_by_token(state: &AppState, token: &str, typ: TokenType) -> Result<(), ApiError> {
+    if let Ok(claims) = state.tokens.verify_ignoring_expiry(token, typ) {
+        let owned = session::Entity::find_by_id(claims.sid)
+            .one(&state.db)
+            .await?
+            .is_some_and(|s| s.user_id == claims.sub);
+        if owned {
+            revoke(&state.db, claims.sid).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A user's sessions that can still be used, newest first.
+pub async fn list_live(db: &DatabaseConnection, user_id: Uuid) -> Result<Vec<session::Model>, ApiError> {
+    use sea_orm::QueryOrder;
+    let now = now();
+    Ok(session::Entity::find()
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now))
+        .filter(session::Column::MaxExpiresAt.gt(now))
+        .order_by_desc(session::Column::LastUsedAt)
+        .order_by_desc(session::Column::CreatedAt)
+        .all(db)
+        .await?)
+}
+
+fn sign_access(
+    state: &AppState,
+    user_id: Uuid,
+    session_id: Uuid,
+    now: DateTime<Utc>,
+    max_expires_at: DateTime<Utc>,
+) -> Result<(String, DateTime<Utc>), ApiError> {
+    let expires_at = (now + chrono(state.config.access_token_ttl)).min(max_expires_at);
+    let (token, _) = state.tokens.sign(TokenType::Access, user_id, session_id, now, expires_at)?;
+    Ok((token, expires_at))
+}
+
+async fn insert_refresh_row(
+    db: &impl ConnectionTrait,
+    jti: Uuid,
+    session_id: Uuid,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    refresh_token::ActiveModel {
+        id: Set(jti),
+        session_id: Set(session_id),
+        issued_at: Set(now),
+        expires_at: Set(expires_at),
+        used_at: Set(None),
+        replaced_by: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+fn truncate(mut s: String, max_chars: usize) -> String {
+    if let Some((idx, _)) = s.char_indices().nth(max_chars) {
+        s.truncate(idx);
+    }
+    s
+}

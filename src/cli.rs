@@ -1,0 +1,121 @@
+//! The command line. Settings come from the environment (and `.env`); the
+//! subcommands only choose what to do with them.
+
+use std::io::BufRead;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use uuid::Uuid;
+
+use crate::{
+    app::Application,
+    auth::password::PasswordHasher,
+    clock::now,
+    config::Config,
+    db,
+    domain::{Email, NewPassword, Role},
+    entity::user,
+};
+
+#[derive(Parser)]
+#[command(name = "latchkey", version, about = "Cookie-session authentication service for browser SPAs")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default). Runs migrations first unless RUN_MIGRATIONS=false.
+    Serve,
+    /// Apply pending database migrations, then exit.
+    Migrate,
+    /// Create a super_admin account, or promote (and re-activate) an existing one.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        /// The password. Omit it to read one line from standard input instead,
+        /// which keeps it out of the shell history and the process list.
+        #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+    /// Print the OpenAPI spec (YAML), as committed in `openapi.yaml`.
+    Openapi,
+}
+
+pub async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::Openapi) = cli.command {
+        print!("{}", crate::api::spec_yaml());
+        return Ok(());
+    }
+    let _ = dotenvy::dotenv();
+    crate::telemetry::init();
+    let mut config = Config::from_env()?;
+    config.validate()?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => Application::build(config).await?.run_until_stopped().await,
+        Command::Migrate => {
+            let db = db::connect(&config).await?;
+            db::migrate(&db).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::CreateAdmin { email, password } => {
+            let password = match password {
+                Some(p) => p,
+                None => read_password_line()?,
+            };
+            create_admin(&config, &email, &password).await
+        }
+        Command::Openapi => unreachable!("handled above"),
+    }
+}
+
+fn read_password_line() -> anyhow::Result<String> {
+    eprintln!("password (one line on standard input):");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).context("cannot read the password")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn create_admin(config: &Config, email: &str, password: &str) -> anyhow::Result<()> {
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("--email {}", e.message))?;
+    let password = NewPassword::parse("password", password).map_err(|e| anyhow::anyhow!("--password {}", e.message))?;
+    let db = db::connect(config).await?;
+    if config.run_migrations {
+        db::migrate(&db).await?;
+    }
+    let hash = PasswordHasher::new(config.bcrypt_cost)?.hash(password.expose()).await?;
+    let now = now();
+    let existing = user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(&db).await?;
+    match existing {
+        Some(found) => {
+            let mut active: user::ActiveModel = found.into();
+            active.role = Set(Role::SuperAdmin);
+            active.is_active = Set(true);
+            active.password_hash = Set(hash);
+            active.updated_at = Set(now);
+            active.update(&db).await?;
+            println!("{} is now a super_admin (re-activated, password reset)", email.as_str());
+        }
+        None => {
+            user::ActiveModel {
+                id: Set(Uuid::new_v4()),
+                email: Set(email.as_str().to_owned()),
+                password_hash: Set(hash),
+                full_name: Set(None),
+                role: Set(Role::SuperAdmin),
+                is_active: Set(true),
+                created_at: Set(now),
+                updated_at: Set(now),
+                last_login_at: Set(None),
+            }
+            .insert(&db)
+            .await?;
+            println!("created super_admin {}", email.as_str());
+        }
+    }
+    Ok(())
+}

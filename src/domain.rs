@@ -1,0 +1,155 @@
+//! Input that has been validated once, at the edge. Each `parse` returns a
+//! [`FieldError`] that the API reports as a 422 with the offending field.
+
+use poem_openapi::Enum;
+use sea_orm::{DeriveActiveEnum, EnumIter, sea_query::StringLen};
+
+use crate::error::FieldError;
+
+/// Roles from lowest to highest; the derived `Ord` is the hierarchy.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Enum, DeriveActiveEnum, EnumIter,
+)]
+#[oai(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum Role {
+    #[sea_orm(string_value = "user")]
+    User,
+    #[sea_orm(string_value = "moderator")]
+    Moderator,
+    #[sea_orm(string_value = "admin")]
+    Admin,
+    #[sea_orm(string_value = "super_admin")]
+    SuperAdmin,
+}
+
+/// A trimmed, lowercased, syntactically valid email address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub const MAX_LEN: usize = 254;
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let normalized = raw.trim().to_lowercase();
+        let err = |m: &str| Err(FieldError::new("email", m));
+        if normalized.is_empty() {
+            return err("must not be empty");
+        }
+        if normalized.len() > Self::MAX_LEN {
+            return err("must be at most 254 characters");
+        }
+        let Some((local, domain)) = normalized.rsplit_once('@') else {
+            return err("must be an email address like name@example.com");
+        };
+        let valid = email_address::EmailAddress::is_valid(&normalized)
+            && !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !normalized.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !valid {
+            return err("must be an email address like name@example.com");
+        }
+        Ok(Self(normalized))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A password that meets the policy: 8 to 128 characters with a lowercase
+/// letter, an uppercase letter and a digit.
+pub struct NewPassword(String);
+
+impl NewPassword {
+    pub const MIN_CHARS: usize = 8;
+    pub const MAX_CHARS: usize = 128;
+
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, FieldError> {
+        let chars = raw.chars().count();
+        let message = if chars < Self::MIN_CHARS {
+            "must be at least 8 characters"
+        } else if chars > Self::MAX_CHARS {
+            "must be at most 128 characters"
+        } else if !raw.chars().any(char::is_lowercase) {
+            "must contain a lowercase letter"
+        } else if !raw.chars().any(char::is_uppercase) {
+            "must contain an uppercase letter"
+        } else if !raw.chars().any(|c| c.is_ascii_digit()) {
+            "must contain a digit"
+        } else {
+            return Ok(Self(raw.to_owned()));
+        };
+        Err(FieldError::new(field, message))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An optional display name: trimmed, empty means none, at most 200 characters.
+pub fn parse_full_name(raw: Option<&str>) -> Result<Option<String>, FieldError> {
+    let Some(name) = raw.map(str::trim).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if name.chars().count() > 200 {
+        return Err(FieldError::new("full_name", "must be at most 200 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(FieldError::new("full_name", "must not contain control characters"));
+    }
+    Ok(Some(name.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_trimmed_and_lowercased() {
+        assert_eq!(Email::parse("  Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
+    }
+
+    #[test]
+    fn malformed_emails_are_rejected() {
+        let long = format!("{}@example.com", "a".repeat(250));
+        for bad in ["", "   ", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "ada@@example.com", "ada@.com", &long] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn password_policy_names_what_is_missing() {
+        let msg = |p: &str| NewPassword::parse("password", p).err().map(|e| e.message);
+        assert_eq!(msg("Sh0rt").as_deref(), Some("must be at least 8 characters"));
+        assert_eq!(msg("ALLUPPER123").as_deref(), Some("must contain a lowercase letter"));
+        assert_eq!(msg("alllower123").as_deref(), Some("must contain an uppercase letter"));
+        assert_eq!(msg("NoDigitsHere").as_deref(), Some("must contain a digit"));
+        assert_eq!(msg(&format!("Aa1{}", "x".repeat(126))).as_deref(), Some("must be at most 128 characters"));
+        assert!(NewPassword::parse("password", "Correct1Horse").is_ok());
+        // 128 multi-byte characters are allowed: the limit is characters, not bytes.
+        assert!(NewPassword::parse("password", &format!("Aa1{}", "é".repeat(125))).is_ok());
+    }
+
+    #[test]
+    fn roles_are_ordered_lowest_to_highest() {
+        assert!(Role::User < Role::Moderator);
+        assert!(Role::Moderator < Role::Admin);
+        assert!(Role::Admin < Role::SuperAdmin);
+    }
+
+    #[test]
+    fn full_names_are_trimmed_and_bounded() {
+        assert_eq!(parse_full_name(Some("  Ada  ")).unwrap().as_deref(), Some("Ada"));
+        assert_eq!(parse_full_name(Some("   ")).unwrap(), None);
+        assert!(parse_full_name(Some(&"x".repeat(201))).is_err());
+        assert!(parse_full_name(Some("a\u{0}b")).is_err());
+    }
+}

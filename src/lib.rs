@@ -1,0 +1,28 @@
+//! Latchkey: cookie-session authentication for browser single-page apps.
+
+/// HTTP operations and wire types (`#[OpenApi]` structs).
+pub mod api;
+/// Building and running the server: routes, middleware order, shutdown.
+pub mod app;
+/// Access tokens, passwords, cookies, sessions and rate limits.
+pub mod auth;
+/// The command line: serve, migrate, create-admin, openapi.
+pub mod cli;
+/// "Now", truncated the way every database stores it.
+pub mod clock;
+/// Settings from the environment, validated once.
+pub mod config;
+/// Opening the pool and running migrations.
+pub mod db;
+/// Validated input types: email, password, role.
+pub mod domain;
+/// sea-orm entities.
+pub mod entity;
+/// `ApiError` and the RFC 9457 problem document.
+pub mod error;
+/// Small middleware of our own.
+pub mod middleware;
+/// Shared handler state.
+pub mod state;
+/// Log setup.
+pub mod telemetry;

@@ -1,0 +1,32 @@
+//! The shared state every handler sees: cheap to clone (a pool handle and `Arc`s).
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    auth::{password::PasswordHasher, ratelimit::RateLimiters, tokens::TokenKeys},
+    config::Config,
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub tokens: Arc<TokenKeys>,
+    pub passwords: Arc<PasswordHasher>,
+    pub limiters: Arc<RateLimiters>,
+}
+
+impl AppState {
+    /// `config` must have been validated (it carries the JWT secret).
+    pub fn new(db: DatabaseConnection, config: Config) -> anyhow::Result<Self> {
+        Ok(Self {
+            tokens: Arc::new(TokenKeys::new(&config)),
+            passwords: Arc::new(PasswordHasher::new(config.bcrypt_cost)?),
+            limiters: Arc::new(RateLimiters::new(&config)),
+            config: Arc::new(config),
+            db,
+        })
+    }
+}

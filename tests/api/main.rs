@@ -1,0 +1,11 @@
+//! Black-box tests: the real app on a real port, a real database per test.
+//! SQLite by default; set `TEST_DATABASE_URL` to a PostgreSQL or MySQL/MariaDB
+//! server URL to run the same suite there (each test gets its own database).
+
+mod helpers;
+
+mod auth_login;
+mod auth_refresh;
+mod auth_register;
+mod auth_session;
+mod operations;
