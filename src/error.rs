@@ -240,13 +240,23 @@ impl From<DbErr> for ApiError {
     }
 }
 
-/// Failures to reach the database (as opposed to a bad query) answer 503.
+/// Failures to reach the database, and transient conflicts a retry resolves
+/// (lock timeouts, deadlocks), answer 503 with `Retry-After`, not 500.
 pub fn is_connection_error(err: &DbErr) -> bool {
     match err {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
         DbErr::Exec(e) | DbErr::Query(e) => {
             let text = e.to_string().to_ascii_lowercase();
-            ["connection", "broken pipe", "pool timed out", "database is locked", "terminating"]
+            [
+                "connection",
+                "broken pipe",
+                "pool timed out",
+                "database is locked",
+                "terminating",
+                "deadlock",
+                "could not serialize",
+                "lock wait timeout",
+            ]
                 .iter()
                 .any(|needle| text.contains(needle))
         }

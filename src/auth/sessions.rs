@@ -94,8 +94,9 @@ pub async fn rotate(state: &AppState, presented: Option<&str>) -> Result<(Issued
     let claimed = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
         .col_expr(refresh_token::Column::ReplacedBy, Expr::value(new_jti))
+        // Primary key only: a secondary-index range lock here deadlocks MySQL
+        // against the winner's insert. `jti` and `sid` are both signed anyway.
         .filter(refresh_token::Column::Id.eq(claims.jti))
-        .filter(refresh_token::Column::SessionId.eq(claims.sid))
         .filter(refresh_token::Column::UsedAt.is_null())
         .exec(&txn)
         .await?

@@ -115,10 +115,11 @@ async fn refresh_errors_have_distinct_codes() {
 async fn no_refresh_extends_a_session_past_its_maximum_age() {
     let app = spawn_app_with(|c| c.session_max_age = Duration::from_secs(2)).await;
     let (_, tokens) = app.signed_up().await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_problem(app.refresh().await, 401, "session_expired").await;
-    // Even once the token itself has expired, the answer is `session_expired`.
     let refresh = tokens.refresh.unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // (The browser would have dropped the cookie by now; a copy still must not work.)
+    assert_problem(app.refresh_with(&refresh).await, 401, "session_expired").await;
+    // Even once the token itself has expired, the answer is `session_expired`.
     let stale = resign(&app, &refresh, |c| c.exp = chrono::Utc::now().timestamp() - 60);
     assert_problem(app.refresh_with(&stale).await, 401, "session_expired").await;
 }

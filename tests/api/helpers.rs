@@ -27,6 +27,9 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app on a free port with a fresh database; `tweak` edits the config first.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    if std::env::var_os("RUST_LOG").is_some() {
+        latchkey::telemetry::init();
+    }
     let (database_url, dir) = fresh_database().await;
     let mut config = Config {
         bind_addr: "127.0.0.1:0".parse().unwrap(),
