@@ -9,8 +9,10 @@ use crate::error::FieldError;
 /// Roles from lowest to highest; the derived `Ord` is the hierarchy.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Enum, DeriveActiveEnum, EnumIter,
+    serde::Deserialize,
 )]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 pub enum Role {
     #[sea_orm(string_value = "user")]
@@ -108,6 +110,27 @@ pub fn parse_full_name(raw: Option<&str>) -> Result<Option<String>, FieldError> 
     Ok(Some(name.to_owned()))
 }
 
+/// A task title: trimmed, 1 to 200 characters.
+pub fn parse_task_title(raw: &str) -> Result<String, FieldError> {
+    let title = raw.trim();
+    match title.chars().count() {
+        0 => Err(FieldError::new("title", "must not be empty")),
+        n if n > 200 => Err(FieldError::new("title", "must be at most 200 characters")),
+        _ => Ok(title.to_owned()),
+    }
+}
+
+/// A task description: at most 1000 characters (not bytes); blank means none.
+pub fn parse_task_description(raw: Option<&str>) -> Result<Option<String>, FieldError> {
+    let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if text.chars().count() > 1000 {
+        return Err(FieldError::new("description", "must be at most 1000 characters"));
+    }
+    Ok(Some(text.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +166,17 @@ mod tests {
         assert!(Role::User < Role::Moderator);
         assert!(Role::Moderator < Role::Admin);
         assert!(Role::Admin < Role::SuperAdmin);
+    }
+
+    #[test]
+    fn task_limits_count_characters_not_bytes() {
+        assert_eq!(parse_task_title("  Buy milk ").unwrap(), "Buy milk");
+        assert!(parse_task_title("   ").is_err());
+        assert!(parse_task_title(&"ж".repeat(200)).is_ok());
+        assert!(parse_task_title(&"ж".repeat(201)).is_err());
+        assert!(parse_task_description(Some(&"🦀".repeat(1000))).is_ok());
+        assert!(parse_task_description(Some(&"🦀".repeat(1001))).is_err());
+        assert_eq!(parse_task_description(Some("  ")).unwrap(), None);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 /// HTTP operations and wire types (`#[OpenApi]` structs).
 pub mod api;
+/// The security audit trail.
+pub mod audit;
 /// Building and running the server: routes, middleware order, shutdown.
 pub mod app;
 /// Access tokens, passwords, cookies, sessions and rate limits.

@@ -7,6 +7,7 @@ mod m20260101_000001_create_users;
 mod m20260101_000002_create_sessions;
 mod m20260101_000003_create_refresh_tokens;
 mod m20260101_000004_create_tasks;
+mod m20260101_000005_create_audit_events;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000002_create_sessions::Migration),
             Box::new(m20260101_000003_create_refresh_tokens::Migration),
             Box::new(m20260101_000004_create_tasks::Migration),
+            Box::new(m20260101_000005_create_audit_events::Migration),
         ]
     }
 }

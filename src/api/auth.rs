@@ -1,22 +1,24 @@
-//! `/api/v1/auth`: register, login, refresh, logout, logout-all, me.
+//! `/api/v1/auth`: register, login, refresh, logout, logout-all, me, the
+//! session list, and password change.
 
 use poem::{Request, http::header::SET_COOKIE, web::Data};
 use poem_openapi::{
     ApiResponse, OpenApi,
+    param::Path,
     payload::{Json, Response},
 };
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, SqlErr};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, SqlErr, TransactionTrait};
 use uuid::Uuid;
 
 use crate::{
     api::{
         ApiTags,
         json_body::JsonBody,
-        schemas::{LoginRequest, RegisterRequest, Session, User},
+        schemas::{ChangePasswordRequest, LoginRequest, RegisterRequest, Session, SessionInfo, User},
     },
+    audit::{Entry, Event},
     auth::{
         CurrentUser, access_token,
-        client_ip::client_ip,
         cookies::{self, CookieKind},
         ratelimit::Limit,
         sessions::{self, ClientInfo, IssuedTokens},
@@ -46,8 +48,8 @@ pub enum SignedIn {
 }
 
 #[derive(ApiResponse)]
-pub enum SignedOut {
-    /// Signed out: `Set-Cookie` clears both cookies.
+pub enum NoContent {
+    /// Done. Sign-out operations also clear both cookies with `Set-Cookie`.
     #[oai(status = 204)]
     NoContent,
 }
@@ -57,6 +59,13 @@ pub enum Profile {
     /// The signed-in user.
     #[oai(status = 200)]
     Ok(Json<User>),
+}
+
+#[derive(ApiResponse)]
+pub enum SessionList {
+    /// The signed-in user's live sessions, most recently used first.
+    #[oai(status = 200)]
+    Ok(Json<Vec<SessionInfo>>),
 }
 
 #[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]
@@ -72,8 +81,8 @@ impl AuthApi {
         req: &Request,
         body: JsonBody<RegisterRequest>,
     ) -> Result<Response<Registered>, ApiError> {
-        let ip = client_ip(req, &state.config.trusted_proxies);
-        state.limiters.check(Limit::Register, ip)?;
+        let client = client_info(req, &state);
+        state.limiters.check(Limit::Register, req_ip(req, &state))?;
         let body = body.0;
         let mut errors = Vec::new();
         let email = Email::parse(&body.email).map_err(|e| errors.push(e)).ok();
@@ -85,6 +94,7 @@ impl AuthApi {
 
         let password_hash = state.passwords.hash(password.expose()).await?;
         let now = now();
+        let txn = state.db.begin().await?;
         let user = user::ActiveModel {
             id: Set(Uuid::new_v4()),
             email: Set(email.into_inner()),
@@ -96,16 +106,17 @@ impl AuthApi {
             updated_at: Set(now),
             last_login_at: Set(Some(now)),
         }
-        .insert(&state.db)
+        .insert(&txn)
         .await
         .map_err(|e| match e.sql_err() {
             // The unique index decides races between concurrent registrations.
             Some(SqlErr::UniqueConstraintViolation(_)) => ApiError::EmailTaken,
             _ => e.into(),
         })?;
+        let issued = sessions::start(&state, &txn, user.id, &client).await?;
+        Entry::new(Event::Register, user.id, &client).record(&txn).await?;
+        txn.commit().await?;
         tracing::info!(user_id = %user.id, "user registered");
-
-        let issued = sessions::start(&state, user.id, client_info(req, &state)).await?;
         Ok(with_session_cookies(Registered::Created(Json(session_body(user, &issued))), &issued, &state))
     }
 
@@ -122,8 +133,8 @@ impl AuthApi {
         req: &Request,
         body: JsonBody<LoginRequest>,
     ) -> Result<Response<SignedIn>, ApiError> {
-        let ip = client_ip(req, &state.config.trusted_proxies);
-        state.limiters.check(Limit::Login, ip)?;
+        let client = client_info(req, &state);
+        state.limiters.check(Limit::Login, req_ip(req, &state))?;
         let body = body.0;
         let mut errors = Vec::new();
         if body.email.trim().is_empty() {
@@ -143,18 +154,24 @@ impl AuthApi {
         };
         // Always pay for one bcrypt verify, or timing reveals which emails exist.
         let verified = state.passwords.verify(&body.password, found.as_ref().map(|u| u.password_hash.as_str())).await?;
-        let user = found.filter(|_| verified).ok_or_else(|| {
-            tracing::info!("login failed");
-            ApiError::InvalidCredentials
-        })?;
+        let user = match found {
+            Some(user) if verified => user,
+            other => {
+                Entry::new(Event::LoginFailed, other.map(|u| u.id), &client).record(&state.db).await?;
+                return Err(ApiError::InvalidCredentials);
+            }
+        };
         if !user.is_active {
             return Err(ApiError::AccountDisabled);
         }
 
+        let txn = state.db.begin().await?;
         let mut active: user::ActiveModel = user.into();
         active.last_login_at = Set(Some(now()));
-        let user = active.update(&state.db).await?;
-        let issued = sessions::start(&state, user.id, client_info(req, &state)).await?;
+        let user = active.update(&txn).await?;
+        let issued = sessions::start(&state, &txn, user.id, &client).await?;
+        Entry::new(Event::LoginSucceeded, user.id, &client).record(&txn).await?;
+        txn.commit().await?;
         tracing::info!(user_id = %user.id, session_id = %issued.session_id, "login succeeded");
         Ok(with_session_cookies(SignedIn::Ok(Json(session_body(user, &issued))), &issued, &state))
     }
@@ -167,10 +184,10 @@ impl AuthApi {
     /// later, it is 401 `refresh_token_reused` and the whole session is revoked.
     #[oai(path = "/refresh", method = "post")]
     async fn refresh(&self, state: Data<&AppState>, req: &Request) -> Result<Response<SignedIn>, ApiError> {
-        let ip = client_ip(req, &state.config.trusted_proxies);
-        state.limiters.check(Limit::Refresh, ip)?;
+        let client = client_info(req, &state);
+        state.limiters.check(Limit::Refresh, req_ip(req, &state))?;
         let presented = cookies::read(req, cookies::REFRESH_COOKIE);
-        let (issued, user) = sessions::rotate(&state, presented.as_deref()).await?;
+        let (issued, user) = sessions::rotate(&state, presented.as_deref(), &client).await?;
         Ok(with_session_cookies(SignedIn::Ok(Json(session_body(user, &issued))), &issued, &state))
     }
 
@@ -179,40 +196,128 @@ impl AuthApi {
     /// Revokes the session named by the refresh cookie (or else the access
     /// token) and clears both cookies. Never fails for a missing or bad token.
     #[oai(path = "/logout", method = "post")]
-    async fn logout(&self, state: Data<&AppState>, req: &Request) -> Result<Response<SignedOut>, ApiError> {
+    async fn logout(&self, state: Data<&AppState>, req: &Request) -> Result<Response<NoContent>, ApiError> {
+        let client = client_info(req, &state);
         if let Some(token) = cookies::read(req, cookies::REFRESH_COOKIE) {
-            sessions::revoke_by_token(&state, &token, TokenType::Refresh).await?;
+            sessions::logout_by_token(&state, &token, TokenType::Refresh, &client).await?;
         }
         if let Some(token) = access_token(req) {
-            sessions::revoke_by_token(&state, &token, TokenType::Access).await?;
+            sessions::logout_by_token(&state, &token, TokenType::Access, &client).await?;
         }
-        Ok(cleared_cookies(SignedOut::NoContent, &state))
+        Ok(cleared_cookies(NoContent::NoContent, &state))
     }
 
     /// Sign out everywhere: revokes every session of the signed-in user.
     #[oai(path = "/logout-all", method = "post")]
-    async fn logout_all(&self, state: Data<&AppState>, current: CurrentUser) -> Result<Response<SignedOut>, ApiError> {
-        let revoked = sessions::revoke_all(&state.db, current.user.id, None).await?;
-        tracing::info!(user_id = %current.user.id, revoked, "signed out everywhere");
-        Ok(cleared_cookies(SignedOut::NoContent, &state))
+    async fn logout_all(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        current: CurrentUser,
+    ) -> Result<Response<NoContent>, ApiError> {
+        let client = client_info(req, &state);
+        let txn = state.db.begin().await?;
+        let revoked = sessions::revoke_all(&txn, current.user.id, None).await?;
+        Entry::new(Event::LogoutAll, current.user.id, &client)
+            .detail(format!("{revoked} sessions"))
+            .record(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(cleared_cookies(NoContent::NoContent, &state))
     }
 
     /// The signed-in user's profile.
     #[oai(path = "/me", method = "get")]
-    async fn me(&self, current: CurrentUser) -> Profile {
-        Profile::Ok(Json(current.user.into()))
+    async fn me(&self, current: CurrentUser) -> Result<Profile, ApiError> {
+        Ok(Profile::Ok(Json(current.user.into())))
+    }
+
+    /// The signed-in user's live sessions (devices), with the current one marked.
+    #[oai(path = "/sessions", method = "get")]
+    async fn sessions(&self, state: Data<&AppState>, current: CurrentUser) -> Result<SessionList, ApiError> {
+        let live = sessions::list_live(&state.db, current.user.id).await?;
+        let list = live.into_iter().map(|s| SessionInfo::new(s, current.session_id)).collect();
+        Ok(SessionList::Ok(Json(list)))
+    }
+
+    /// Revoke one of the signed-in user's sessions (sign that device out).
+    ///
+    /// 404 for an unknown id, an already revoked session, or another user's
+    /// session. Revoking the current session also clears its cookies.
+    #[oai(path = "/sessions/:id", method = "delete")]
+    async fn revoke_session(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        current: CurrentUser,
+        id: Path<Uuid>,
+    ) -> Result<Response<NoContent>, ApiError> {
+        let client = client_info(req, &state);
+        let txn = state.db.begin().await?;
+        if !sessions::revoke_own(&txn, current.user.id, id.0).await? {
+            return Err(ApiError::NotFound);
+        }
+        Entry::new(Event::SessionRevoked, current.user.id, &client)
+            .detail(format!("session {}", id.0))
+            .record(&txn)
+            .await?;
+        txn.commit().await?;
+        if id.0 == current.session_id {
+            Ok(cleared_cookies(NoContent::NoContent, &state))
+        } else {
+            Ok(Response::new(NoContent::NoContent))
+        }
+    }
+
+    /// Change the password.
+    ///
+    /// Checks the current password (401 `invalid_credentials` when wrong,
+    /// rate-limited like login), applies the password policy (422), then
+    /// revokes every other session; this one stays signed in.
+    #[oai(path = "/password", method = "put")]
+    async fn change_password(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        current: CurrentUser,
+        body: JsonBody<ChangePasswordRequest>,
+    ) -> Result<NoContent, ApiError> {
+        let client = client_info(req, &state);
+        state.limiters.check(Limit::Login, req_ip(req, &state))?;
+        let body = body.0;
+        let new_password = NewPassword::parse("new_password", &body.new_password).map_err(|e| ApiError::Validation(vec![e]))?;
+        if body.current_password.is_empty() {
+            return Err(ApiError::field("current_password", "must not be empty"));
+        }
+        if !state.passwords.verify(&body.current_password, Some(&current.user.password_hash)).await? {
+            return Err(ApiError::InvalidCredentials);
+        }
+        if body.new_password == body.current_password {
+            return Err(ApiError::field("new_password", "must differ from the current password"));
+        }
+        let hash = state.passwords.hash(new_password.expose()).await?;
+        let user_id = current.user.id;
+        let txn = state.db.begin().await?;
+        let mut active: user::ActiveModel = current.user.into();
+        active.password_hash = Set(hash);
+        active.updated_at = Set(now());
+        active.update(&txn).await?;
+        let revoked = sessions::revoke_all(&txn, user_id, Some(current.session_id)).await?;
+        Entry::new(Event::PasswordChanged, user_id, &client)
+            .detail(format!("{revoked} other sessions revoked"))
+            .record(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(NoContent::NoContent)
     }
 }
 
 pub fn client_info(req: &Request, state: &AppState) -> ClientInfo {
-    ClientInfo {
-        ip: client_ip(req, &state.config.trusted_proxies).map(|ip| ip.to_string()),
-        user_agent: req
-            .headers()
-            .get(poem::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-    }
+    ClientInfo::from_request(req, &state.config.trusted_proxies)
+}
+
+fn req_ip(req: &Request, state: &AppState) -> Option<std::net::IpAddr> {
+    crate::auth::client_ip::client_ip(req, &state.config.trusted_proxies)
 }
 
 fn session_body(user: user::Model, issued: &IssuedTokens) -> Session {

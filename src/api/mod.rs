@@ -4,7 +4,10 @@
 pub mod auth;
 pub mod health;
 pub mod json_body;
+pub mod pagination;
 pub mod schemas;
+pub mod tasks;
+pub mod users;
 
 use poem_openapi::{OpenApiService, Tags};
 
@@ -12,14 +15,18 @@ use poem_openapi::{OpenApiService, Tags};
 pub enum ApiTags {
     /// Register, sign in, refresh and sign out; the signed-in user's profile.
     Auth,
+    /// The example resource API: each user's own tasks.
+    Tasks,
+    /// User administration, for `admin` and above.
+    Users,
     /// Health probes.
     Operations,
 }
 
-pub type Apis = (auth::AuthApi, health::HealthApi);
+pub type Apis = (auth::AuthApi, tasks::TasksApi, users::UsersApi, health::HealthApi);
 
 pub fn service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new((auth::AuthApi, health::HealthApi), "Latchkey", env!("CARGO_PKG_VERSION"))
+    OpenApiService::new((auth::AuthApi, tasks::TasksApi, users::UsersApi, health::HealthApi), "Latchkey", env!("CARGO_PKG_VERSION"))
         .description(
             "Cookie-session authentication for browser single-page apps. Tokens travel only in \
              httpOnly `SameSite=Strict` cookies; every error is an RFC 9457 problem document.",

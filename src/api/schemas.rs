@@ -1,7 +1,7 @@
 //! Wire types: what SPAs send and receive. Doc comments here are the public docs.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
+use poem_openapi::{Object, types::MaybeUndefined};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -70,6 +70,45 @@ pub struct LoginRequest {
     pub password: String,
 }
 
+/// One of the signed-in user's sessions (a login and the refreshes after it).
+#[derive(Debug, Clone, Object)]
+pub struct SessionInfo {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// The last login or refresh.
+    pub last_used_at: DateTime<Utc>,
+    /// When it ends if it stays idle (never past the session's maximum age).
+    pub expires_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    /// True for the session making this request.
+    pub current: bool,
+}
+
+impl SessionInfo {
+    pub fn new(m: entity::session::Model, current_id: Uuid) -> Self {
+        Self {
+            current: m.id == current_id,
+            id: m.id,
+            created_at: m.created_at,
+            last_used_at: m.last_used_at,
+            expires_at: m.expires_at.min(m.max_expires_at),
+            user_agent: m.user_agent,
+            ip: m.ip,
+        }
+    }
+}
+
+/// Change the signed-in user's password.
+#[derive(Debug, Object, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    /// Same policy as at registration, and different from the current password.
+    #[oai(validator(min_length = 8, max_length = 128))]
+    pub new_password: String,
+}
+
 /// Liveness.
 #[derive(Debug, Object)]
 pub struct Health {
@@ -84,4 +123,83 @@ pub struct Readiness {
     pub status: String,
     /// `ok` when the database answered.
     pub database: String,
+}
+
+/// A task: the example resource owned by one user.
+#[derive(Debug, Clone, Object)]
+pub struct Task {
+    pub id: i64,
+    pub user_id: Uuid,
+    pub title: String,
+    pub description: Option<String>,
+    pub completed: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<entity::task::Model> for Task {
+    fn from(m: entity::task::Model) -> Self {
+        Self {
+            id: m.id,
+            user_id: m.user_id,
+            title: m.title,
+            description: m.description,
+            completed: m.completed,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+/// Create a task.
+#[derive(Debug, Object, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTask {
+    /// 1 to 200 characters after trimming.
+    #[oai(validator(max_length = 200))]
+    pub title: String,
+    /// At most 1000 characters.
+    #[oai(validator(max_length = 1000))]
+    pub description: Option<String>,
+}
+
+/// Change a task. Absent fields stay as they are; `description: null` clears it.
+#[derive(Debug, Object, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskUpdate {
+    #[oai(validator(max_length = 200))]
+    #[serde(default)]
+    pub title: MaybeUndefined<String>,
+    #[oai(validator(max_length = 1000))]
+    #[serde(default)]
+    pub description: MaybeUndefined<String>,
+    #[serde(default)]
+    pub completed: MaybeUndefined<bool>,
+}
+
+/// Mark a task done or not done.
+#[derive(Debug, Object, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskCompletion {
+    pub completed: bool,
+}
+
+/// Change a user's profile (admin). Absent fields stay as they are.
+#[derive(Debug, Object, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserUpdate {
+    /// `null` or blank clears the name.
+    #[oai(validator(max_length = 200))]
+    #[serde(default)]
+    pub full_name: MaybeUndefined<String>,
+    /// `false` deactivates the account and revokes all its sessions.
+    #[serde(default)]
+    pub is_active: MaybeUndefined<bool>,
+}
+
+/// Set a user's role (admin).
+#[derive(Debug, Object, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    pub role: Role,
 }

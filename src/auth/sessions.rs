@@ -11,6 +11,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::{
+    audit::{Entry, Event},
     auth::tokens::{Claims, TokenError, TokenType},
     clock::now,
     entity::{refresh_token, session, user},
@@ -18,11 +19,24 @@ use crate::{
     state::AppState,
 };
 
-/// Where a session was opened from, shown in the session list.
+/// Where a request comes from: shown in the session list and the audit trail.
 #[derive(Clone, Debug, Default)]
 pub struct ClientInfo {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    pub fn from_request(req: &poem::Request, trusted_proxies: &[ipnet::IpNet]) -> Self {
+        Self {
+            ip: crate::auth::client_ip::client_ip(req, trusted_proxies).map(|ip| ip.to_string()),
+            user_agent: req
+                .headers()
+                .get(poem::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|ua| truncate(ua.to_owned(), 512)),
+        }
+    }
 }
 
 /// Tokens to hand to the browser. `refresh_token` is `None` when a tab lost a
@@ -39,8 +53,14 @@ fn chrono(d: std::time::Duration) -> Duration {
     Duration::from_std(d).unwrap_or(Duration::MAX)
 }
 
-/// Opens a session for a user whose credentials were just checked.
-pub async fn start(state: &AppState, user_id: Uuid, client: ClientInfo) -> Result<IssuedTokens, ApiError> {
+/// Opens a session for a user whose credentials were just checked, on the
+/// caller's transaction (so the session lands with the login or registration).
+pub async fn start(
+    state: &AppState,
+    txn: &impl ConnectionTrait,
+    user_id: Uuid,
+    client: &ClientInfo,
+) -> Result<IssuedTokens, ApiError> {
     let cfg = &state.config;
     let now = now();
     let session_id = Uuid::new_v4();
@@ -49,7 +69,6 @@ pub async fn start(state: &AppState, user_id: Uuid, client: ClientInfo) -> Resul
     let (refresh_token, jti) =
         state.tokens.sign(TokenType::Refresh, user_id, session_id, now, refresh_expires_at)?;
 
-    let txn = state.db.begin().await?;
     session::ActiveModel {
         id: Set(session_id),
         user_id: Set(user_id),
@@ -58,13 +77,12 @@ pub async fn start(state: &AppState, user_id: Uuid, client: ClientInfo) -> Resul
         expires_at: Set(refresh_expires_at),
         max_expires_at: Set(max_expires_at),
         revoked_at: Set(None),
-        user_agent: Set(client.user_agent.map(|ua| truncate(ua, 512))),
-        ip: Set(client.ip),
+        user_agent: Set(client.user_agent.clone()),
+        ip: Set(client.ip.clone()),
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
-    insert_refresh_row(&txn, jti, session_id, now, refresh_expires_at).await?;
-    txn.commit().await?;
+    insert_refresh_row(txn, jti, session_id, now, refresh_expires_at).await?;
 
     let (access_token, access_expires_at) = sign_access(state, user_id, session_id, now, max_expires_at)?;
     Ok(IssuedTokens {
@@ -77,7 +95,11 @@ pub async fn start(state: &AppState, user_id: Uuid, client: ClientInfo) -> Resul
 }
 
 /// Exchanges a refresh token for new tokens. See the contract's "Session cookies".
-pub async fn rotate(state: &AppState, presented: Option<&str>) -> Result<(IssuedTokens, user::Model), ApiError> {
+pub async fn rotate(
+    state: &AppState,
+    presented: Option<&str>,
+    client: &ClientInfo,
+) -> Result<(IssuedTokens, user::Model), ApiError> {
     let presented = presented.ok_or(ApiError::RefreshTokenMissing)?;
     let claims = match state.tokens.verify(presented, TokenType::Refresh) {
         Ok(claims) => claims,
@@ -106,7 +128,7 @@ pub async fn rotate(state: &AppState, presented: Option<&str>) -> Result<(Issued
     let (session, user) = load_live_session(&txn, &claims, now).await?;
     if !claimed {
         txn.rollback().await?;
-        return raced_or_reused(state, &claims, &session, now).await;
+        return raced_or_reused(state, &claims, &session, now, client).await;
     }
 
     let refresh_expires_at = (now + chrono(cfg.refresh_token_ttl)).min(session.max_expires_at);
@@ -119,6 +141,7 @@ pub async fn rotate(state: &AppState, presented: Option<&str>) -> Result<(Issued
         .filter(session::Column::Id.eq(claims.sid))
         .exec(&txn)
         .await?;
+    Entry::new(Event::Refresh, user.id, client).record(&txn).await?;
     txn.commit().await?;
 
     let (access_token, access_expires_at) = sign_access(state, user.id, claims.sid, now, session.max_expires_at)?;
@@ -162,6 +185,7 @@ async fn raced_or_reused(
     claims: &Claims,
     session: &session::Model,
     now: DateTime<Utc>,
+    client: &ClientInfo,
 ) -> Result<(IssuedTokens, user::Model), ApiError> {
     let Some(row) = refresh_token::Entity::find_by_id(claims.jti).one(&state.db).await? else {
         return Err(ApiError::RefreshTokenInvalid);
@@ -173,7 +197,13 @@ async fn raced_or_reused(
         _ => None,
     };
     let Some(successor) = successor else {
-        revoke(&state.db, session.id).await?;
+        let txn = state.db.begin().await?;
+        revoke(&txn, session.id).await?;
+        Entry::new(Event::RefreshReuseDetected, session.user_id, client)
+            .detail(format!("session {}", session.id))
+            .record(&txn)
+            .await?;
+        txn.commit().await?;
         tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reused: session revoked");
         return Err(ApiError::RefreshTokenReused);
     };
@@ -237,6 +267,18 @@ pub async fn revoke(db: &impl ConnectionTrait, session_id: Uuid) -> Result<bool,
     Ok(result.rows_affected > 0)
 }
 
+/// Revokes one of the user's own live sessions; `false` when there is none by that id.
+pub async fn revoke_own(db: &impl ConnectionTrait, user_id: Uuid, session_id: Uuid) -> Result<bool, ApiError> {
+    let result = session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(now()))
+        .filter(session::Column::Id.eq(session_id))
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
 /// Revokes every live session of a user, except `keep` if given.
 pub async fn revoke_all(db: &impl ConnectionTrait, user_id: Uuid, keep: Option<Uuid>) -> Result<u64, ApiError> {
     let mut query = session::Entity::update_many()
@@ -251,16 +293,29 @@ pub async fn revoke_all(db: &impl ConnectionTrait, user_id: Uuid, keep: Option<U
 
 /// Revokes the session a token names, if the token is genuine (expired is fine:
 /// logging out with a stale cookie must still end the session).
-pub async fn revoke_by_token(state: &AppState, token: &str, typ: TokenType) -> Result<(), ApiError> {
-    if let Ok(claims) = state.tokens.verify_ignoring_expiry(token, typ) {
-        let owned = session::Entity::find_by_id(claims.sid)
-            .one(&state.db)
-            .await?
-            .is_some_and(|s| s.user_id == claims.sub);
-        if owned {
-            revoke(&state.db, claims.sid).await?;
-        }
+pub async fn logout_by_token(
+    state: &AppState,
+    token: &str,
+    typ: TokenType,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    let Ok(claims) = state.tokens.verify_ignoring_expiry(token, typ) else {
+        return Ok(());
+    };
+    let txn = state.db.begin().await?;
+    let revoked = session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(now()))
+        .filter(session::Column::Id.eq(claims.sid))
+        .filter(session::Column::UserId.eq(claims.sub))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?
+        .rows_affected
+        > 0;
+    if revoked {
+        Entry::new(Event::Logout, claims.sub, client).record(&txn).await?;
     }
+    txn.commit().await?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! sea-orm entities: one module per table. Rows, not wire types; the API
 //! converts them in `api::schemas`.
 
+pub mod audit_event;
 pub mod refresh_token;
 pub mod session;
 pub mod task;

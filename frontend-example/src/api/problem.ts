@@ -1,0 +1,61 @@
+import type { components } from './schema';
+
+export type Problem = components['schemas']['Problem'];
+export type FieldError = components['schemas']['FieldError'];
+
+/** True when `value` looks like Latchkey's RFC 9457 problem document. */
+export function isProblem(value: unknown): value is Problem {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Problem).status === 'number' &&
+    typeof (value as Problem).code === 'string'
+  );
+}
+
+/**
+ * What went wrong, in words for the person using the page. `error` is what
+ * openapi-fetch returned (the parsed problem document, or a string when the
+ * body was not JSON, e.g. a proxy's 502 page); `response` gives the status.
+ */
+export function describeError(error: unknown, response?: Response): string {
+  if (isProblem(error)) {
+    return error.detail || error.title || `The request failed (${error.status}).`;
+  }
+  if (error instanceof TypeError) {
+    return 'The server could not be reached. Check your connection and try again.';
+  }
+  if (error instanceof Error && error.message) {
+    return error.message;
+  }
+  if (response) {
+    if (response.status === 502 || response.status === 503 || response.status === 504) {
+      return 'The server is unavailable right now. Please try again in a moment.';
+    }
+    return `The request failed (${response.status} ${response.statusText}).`.replace(' )', ')');
+  }
+  return 'Something went wrong. Please try again.';
+}
+
+/** The per-field messages of a 422, keyed by field name ('' for the whole body). */
+export function fieldErrors(error: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (isProblem(error) && Array.isArray(error.errors)) {
+    for (const e of error.errors) {
+      out[e.field] = out[e.field] ? `${out[e.field]} ${e.message}` : e.message;
+    }
+  }
+  return out;
+}
+
+/** Reads the problem `code` of a response without consuming it. */
+export async function problemCode(response: Response): Promise<string | undefined> {
+  const type = response.headers.get('Content-Type') ?? '';
+  if (!type.includes('json')) return undefined;
+  try {
+    const body: unknown = await response.clone().json();
+    return isProblem(body) ? body.code : undefined;
+  } catch {
+    return undefined;
+  }
+}

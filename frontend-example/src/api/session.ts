@@ -1,0 +1,359 @@
+/**
+ * The browser side of a Latchkey cookie session, independent of React.
+ *
+ * - Tokens live only in httpOnly cookies: this code never sees them. Every
+ *   request is sent with `credentials: 'include'` so the browser attaches them.
+ * - A request that gets 401 because the access token expired (or, while we
+ *   believe we are signed in, because it is missing or invalid) triggers ONE
+ *   POST /api/v1/auth/refresh and is retried ONCE.
+ * - Concurrent 401s share a single in-flight refresh; across tabs the refresh
+ *   runs under the Web Lock `latchkey-refresh`, and a tab that waited for the
+ *   lock skips its own refresh when another tab renewed the cookies meanwhile.
+ *   Without Web Locks the server's refresh-reuse grace keeps racing tabs signed in.
+ * - A failed refresh (401) ends the session cleanly; sign-in, sign-out and
+ *   renewals are announced to other tabs on the BroadcastChannel `latchkey-auth`.
+ */
+import createClient, { type Client } from 'openapi-fetch';
+import { describeError, isProblem, problemCode } from './problem';
+import type { components, paths } from './schema';
+
+export type User = components['schemas']['User'];
+export type ApiClient = Client<paths>;
+
+export type AuthState =
+  | { status: 'loading' }
+  | { status: 'anonymous'; notice?: string }
+  | { status: 'authenticated'; user: User };
+
+/** The part of the Web Locks API we use (`navigator.locks`). */
+export interface LockManagerLike {
+  request<T>(name: string, callback: () => Promise<T>): Promise<T>;
+}
+
+/** The part of BroadcastChannel we use. */
+export interface ChannelLike {
+  postMessage(message: unknown): void;
+  addEventListener(type: 'message', listener: (event: { data: unknown }) => void): void;
+  close(): void;
+}
+
+/** The part of localStorage we use (a random stamp that changes whenever the cookies are renewed). */
+export interface StorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+}
+
+export interface SessionOptions {
+  /** Prefix for API paths; '' (the default) means this page's origin, which is what makes the cookies work. */
+  baseUrl?: string;
+  /** The network. Defaults to the global fetch. */
+  fetch?: (request: Request) => Promise<Response>;
+  /** Defaults to `navigator.locks`; null means no cross-tab lock. */
+  locks?: LockManagerLike | null;
+  /** Defaults to `new BroadcastChannel('latchkey-auth')`; null means no cross-tab messages. */
+  channel?: ChannelLike | null;
+  /** Defaults to `localStorage`; null means memory only. */
+  storage?: StorageLike | null;
+}
+
+export const LOCK_NAME = 'latchkey-refresh';
+export const CHANNEL_NAME = 'latchkey-auth';
+export const STAMP_KEY = 'latchkey-session-stamp';
+
+/** Codes that mean "the access token is not usable": refreshing may fix it. */
+const REFRESHABLE = new Set(['token_expired', 'not_authenticated', 'token_invalid']);
+/** Codes that mean the session itself is over: refreshing cannot help. */
+const ENDED = new Set(['session_revoked', 'session_expired', 'refresh_token_reused']);
+/** Endpoints that take credentials rather than a session: never refreshed and retried. */
+const CREDENTIAL_PATHS = ['/api/v1/auth/login', '/api/v1/auth/register', '/api/v1/auth/refresh', '/api/v1/auth/logout'];
+
+type Message =
+  | { type: 'login'; user: User; stamp: string }
+  | { type: 'refreshed'; user: User; stamp: string }
+  | { type: 'logout'; notice: string };
+
+const SESSION_ENDED = 'Your session has ended. Please sign in again.';
+
+function defaultLocks(): LockManagerLike | null {
+  const nav = (globalThis as { navigator?: Navigator }).navigator;
+  return nav?.locks ? (nav.locks as unknown as LockManagerLike) : null;
+}
+
+function defaultChannel(): ChannelLike | null {
+  return typeof BroadcastChannel === 'function' ? new BroadcastChannel(CHANNEL_NAME) : null;
+}
+
+function defaultStorage(): StorageLike | null {
+  try {
+    return (globalThis as { localStorage?: Storage }).localStorage ?? null;
+  } catch {
+    return null; // e.g. storage disabled by the browser's privacy settings
+  }
+}
+
+function randomStamp(): string {
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
+function pathOf(url: string): string {
+  try {
+    return new URL(url, 'http://relative.invalid').pathname;
+  } catch {
+    return url;
+  }
+}
+
+/** Every request carries the session cookies: `credentials: 'include'`. */
+function withCredentials(request: Request): Request {
+  return request.credentials === 'include' ? request : new Request(request, { credentials: 'include' });
+}
+
+export type RefreshOutcome = 'renewed' | 'ended' | 'unavailable';
+
+export interface Session {
+  /** Typed client for every endpoint; refreshes and retries on an expired access token. */
+  readonly api: ApiClient;
+  getState(): AuthState;
+  subscribe(listener: () => void): () => void;
+  /** Asks the server who is signed in (GET /me, refreshing once on 401). */
+  start(): Promise<void>;
+  login(body: components['schemas']['LoginRequest']): Promise<{ error?: unknown; response?: Response }>;
+  register(body: components['schemas']['RegisterRequest']): Promise<{ error?: unknown; response?: Response }>;
+  logout(): Promise<void>;
+  logoutAll(): Promise<{ error?: unknown; response?: Response }>;
+  /** One shared refresh; `sentWith` is the stamp current when the failed request was sent. */
+  refresh(sentWith?: string): Promise<RefreshOutcome>;
+  /** Ends the session locally (and in other tabs), e.g. after the server said it is over. */
+  end(notice?: string, othersNotice?: string): void;
+  close(): void;
+}
+
+export function createSession(options: SessionOptions = {}): Session {
+  const baseUrl = options.baseUrl ?? '';
+  const network = options.fetch ?? ((request: Request) => globalThis.fetch(request));
+  const locks = options.locks !== undefined ? options.locks : defaultLocks();
+  const channel = options.channel !== undefined ? options.channel : defaultChannel();
+  const storage = options.storage !== undefined ? options.storage : defaultStorage();
+
+  let state: AuthState = { status: 'loading' };
+  const listeners = new Set<() => void>();
+  let inflight: Promise<RefreshOutcome> | null = null;
+  let memoryStamp = randomStamp();
+
+  const send = (request: Request) => network(withCredentials(request));
+
+  // For the credential endpoints themselves: no refresh-and-retry.
+  const raw = createClient<paths>({ baseUrl, fetch: send, credentials: 'include' });
+  const api = createClient<paths>({ baseUrl, fetch: sessionFetch, credentials: 'include' });
+
+  function setState(next: AuthState) {
+    state = next;
+    for (const listener of [...listeners]) listener();
+  }
+
+  function post(message: Message) {
+    try {
+      channel?.postMessage(message);
+    } catch {
+      // a closed channel: nothing to tell
+    }
+  }
+
+  function currentStamp(): string {
+    try {
+      return storage?.getItem(STAMP_KEY) ?? memoryStamp;
+    } catch {
+      return memoryStamp;
+    }
+  }
+
+  /** The cookies were just renewed (sign-in or refresh): requests sent before now may simply be retried. */
+  function newStamp(): string {
+    memoryStamp = randomStamp();
+    try {
+      storage?.setItem(STAMP_KEY, memoryStamp);
+    } catch {
+      // memory only
+    }
+    return memoryStamp;
+  }
+
+  function signedIn(user: User, type: 'login' | 'refreshed') {
+    const stamp = newStamp();
+    setState({ status: 'authenticated', user });
+    post({ type, user, stamp });
+  }
+
+  /** `notice` is shown here; `othersNotice` in the other tabs. */
+  function end(notice: string = SESSION_ENDED, othersNotice: string = notice) {
+    const was = state.status;
+    // On the first load there was no session to lose: no notice, nothing to tell other tabs.
+    setState({ status: 'anonymous', notice: was === 'authenticated' ? notice : undefined });
+    if (was === 'authenticated') post({ type: 'logout', notice: othersNotice });
+  }
+
+  channel?.addEventListener('message', (event) => {
+    const message = event.data as Message;
+    if (!message || typeof message !== 'object') return;
+    switch (message.type) {
+      case 'login':
+      case 'refreshed':
+        memoryStamp = message.stamp;
+        setState({ status: 'authenticated', user: message.user });
+        break;
+      case 'logout':
+        if (state.status !== 'anonymous') {
+          setState({ status: 'anonymous', notice: message.notice });
+        }
+        break;
+    }
+  });
+
+  async function doRefresh(sentWith: string | undefined): Promise<RefreshOutcome> {
+    // Another tab (or an earlier refresh here) renewed the cookies after the
+    // failed request was sent: retrying is enough, and refreshing again would
+    // only rotate the token once more.
+    if (sentWith !== undefined && currentStamp() !== sentWith) return 'renewed';
+    let result;
+    try {
+      result = await raw.POST('/api/v1/auth/refresh');
+    } catch {
+      return 'unavailable'; // network down: keep the session, the person can retry
+    }
+    if (result.data) {
+      signedIn(result.data.user, 'refreshed');
+      return 'renewed';
+    }
+    const code = isProblem(result.error) ? result.error.code : undefined;
+    if (result.response.status === 401 || code === 'account_disabled') {
+      end(SESSION_ENDED);
+      return 'ended';
+    }
+    return 'unavailable'; // 429, 503: not the session's fault
+  }
+
+  function refresh(sentWith?: string): Promise<RefreshOutcome> {
+    if (inflight) return inflight;
+    const run = () => doRefresh(sentWith);
+    let pending: Promise<RefreshOutcome>;
+    if (locks) {
+      pending = locks.request(LOCK_NAME, run).catch(run); // a lock failure must not cost the session
+    } else {
+      pending = run();
+    }
+    inflight = pending.finally(() => {
+      inflight = null;
+    });
+    return inflight;
+  }
+
+  async function sessionFetch(input: Request): Promise<Response> {
+    const request = withCredentials(input);
+    if (CREDENTIAL_PATHS.includes(pathOf(request.url))) return network(request);
+    const spare = request.clone(); // the body can only be sent once
+    const sentWith = currentStamp();
+    const first = await network(request);
+    if (first.status !== 401) return first;
+
+    const code = await problemCode(first);
+    if (code && ENDED.has(code)) {
+      end(SESSION_ENDED);
+      return first;
+    }
+    const sessionExpected = state.status !== 'anonymous';
+    const worthRefreshing = code === 'token_expired' || (code !== undefined && REFRESHABLE.has(code) && sessionExpected);
+    if (!worthRefreshing) return first; // e.g. invalid_credentials from PUT /password
+
+    const outcome = await refresh(sentWith);
+    if (outcome !== 'renewed') return first;
+
+    const second = await network(spare);
+    if (second.status === 401) {
+      const again = await problemCode(second);
+      if (again && (REFRESHABLE.has(again) || ENDED.has(again))) end(SESSION_ENDED);
+    }
+    return second;
+  }
+
+  async function start() {
+    try {
+      const { data } = await api.GET('/api/v1/auth/me');
+      if (data) {
+        setState({ status: 'authenticated', user: data });
+      } else if (state.status !== 'anonymous') {
+        setState({ status: 'anonymous' });
+      }
+    } catch (error) {
+      setState({ status: 'anonymous', notice: describeError(error) });
+    }
+  }
+
+  async function login(body: components['schemas']['LoginRequest']) {
+    try {
+      const { data, error, response } = await raw.POST('/api/v1/auth/login', { body });
+      if (data) {
+        signedIn(data.user, 'login');
+        return { response };
+      }
+      return { error, response };
+    } catch (error) {
+      return { error };
+    }
+  }
+
+  async function register(body: components['schemas']['RegisterRequest']) {
+    try {
+      const { data, error, response } = await raw.POST('/api/v1/auth/register', { body });
+      if (data) {
+        signedIn(data.user, 'login');
+        return { response };
+      }
+      return { error, response };
+    } catch (error) {
+      return { error };
+    }
+  }
+
+  async function logout() {
+    let notice = 'You have signed out.';
+    try {
+      await raw.POST('/api/v1/auth/logout');
+    } catch {
+      notice = 'You have signed out here, but the server could not be reached to end the session.';
+    }
+    end(notice, 'You signed out in another tab.');
+  }
+
+  async function logoutAll() {
+    try {
+      const { error, response } = await api.POST('/api/v1/auth/logout-all');
+      if (response.ok) {
+        end('You have signed out on every device.', 'You signed out on every device.');
+        return { response };
+      }
+      return { error, response };
+    } catch (error) {
+      return { error };
+    }
+  }
+
+  return {
+    api,
+    getState: () => state,
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    start,
+    login,
+    register,
+    logout,
+    logoutAll,
+    refresh,
+    end,
+    close() {
+      channel?.close();
+      listeners.clear();
+    },
+  };
+}

@@ -1,0 +1,252 @@
+//! `/api/v1/users`: user administration for `admin` and above. The rules of
+//! the role hierarchy live in [`check_manage`] and [`check_grant`].
+
+use poem::{Request, web::Data};
+use poem_openapi::{
+    ApiResponse, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+    types::MaybeUndefined,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::{
+    api::{
+        ApiTags,
+        auth::client_info,
+        json_body::JsonBody,
+        pagination::Page,
+        schemas::{RoleChange, User, UserUpdate},
+    },
+    audit::{Entry, Event},
+    auth::{CurrentUser, sessions},
+    clock::now,
+    domain::{Role, parse_full_name},
+    entity::{refresh_token, session, task, user},
+    error::ApiError,
+    state::AppState,
+};
+
+pub struct UsersApi;
+
+#[derive(ApiResponse)]
+pub enum UserList {
+    /// One page of users, oldest first.
+    #[oai(status = 200)]
+    Ok(
+        Json<Vec<User>>,
+        /// How many users there are in all pages.
+        #[oai(header = "X-Total-Count")]
+        u64,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum UserFound {
+    /// The user.
+    #[oai(status = 200)]
+    Ok(Json<User>),
+}
+
+#[derive(ApiResponse)]
+pub enum UserDeleted {
+    /// The user, their sessions and their tasks were deleted.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+/// The user administration API is for `admin` and above.
+const MIN_ROLE: Role = Role::Admin;
+
+/// An actor may manage only users below their own role, and never themselves.
+pub fn check_manage(actor: &user::Model, target: &user::Model) -> Result<(), ApiError> {
+    if actor.id == target.id {
+        return Err(ApiError::Forbidden("You cannot change your own account here."));
+    }
+    if target.role >= actor.role {
+        return Err(ApiError::Forbidden("You can only manage users below your own role."));
+    }
+    Ok(())
+}
+
+/// An actor may grant only roles below their own (so only a super_admin grants admin).
+pub fn check_grant(actor: &user::Model, role: Role) -> Result<(), ApiError> {
+    if role >= actor.role {
+        return Err(ApiError::Forbidden("You can only grant roles below your own."));
+    }
+    Ok(())
+}
+
+async fn find_user(state: &AppState, id: Uuid) -> Result<user::Model, ApiError> {
+    user::Entity::find_by_id(id).one(&state.db).await?.ok_or(ApiError::NotFound)
+}
+
+#[OpenApi(prefix_path = "/api/v1/users", tag = "ApiTags::Users")]
+impl UsersApi {
+    /// List users (admin), oldest first, with `X-Total-Count`.
+    #[oai(path = "/", method = "get")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        current: CurrentUser,
+        /// Page size, 1 to 200 (default 50).
+        limit: Query<Option<i64>>,
+        /// Users to skip (default 0).
+        offset: Query<Option<i64>>,
+    ) -> Result<UserList, ApiError> {
+        current.require_role(MIN_ROLE)?;
+        let page = Page::parse(limit.0, offset.0)?;
+        let total = user::Entity::find().count(&state.db).await?;
+        let users = user::Entity::find()
+            .order_by_asc(user::Column::CreatedAt)
+            .order_by_asc(user::Column::Id)
+            .limit(page.limit)
+            .offset(page.offset)
+            .all(&state.db)
+            .await?;
+        Ok(UserList::Ok(Json(users.into_iter().map(User::from).collect()), total))
+    }
+
+    /// Get a user (admin).
+    #[oai(path = "/:id", method = "get")]
+    async fn get(&self, state: Data<&AppState>, current: CurrentUser, id: Path<Uuid>) -> Result<UserFound, ApiError> {
+        current.require_role(MIN_ROLE)?;
+        Ok(UserFound::Ok(Json(find_user(&state, id.0).await?.into())))
+    }
+
+    /// Change a user's name or active flag (admin, for users below your role).
+    ///
+    /// Deactivating revokes every session of the user at once; a deactivated
+    /// user cannot sign in, refresh, or use a still-valid access token.
+    #[oai(path = "/:id", method = "patch")]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        current: CurrentUser,
+        id: Path<Uuid>,
+        body: JsonBody<UserUpdate>,
+    ) -> Result<UserFound, ApiError> {
+        current.require_role(MIN_ROLE)?;
+        let target = find_user(&state, id.0).await?;
+        check_manage(&current.user, &target)?;
+        let body = body.0;
+        let full_name = match body.full_name {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(name) => Some(parse_full_name(Some(&name)).map_err(|e| ApiError::Validation(vec![e]))?),
+        };
+        let is_active = match body.is_active {
+            MaybeUndefined::Null => return Err(ApiError::field("is_active", "must not be null")),
+            other => other.take(),
+        };
+
+        let client = client_info(req, &state);
+        let was_active = target.is_active;
+        let txn = state.db.begin().await?;
+        let mut active: user::ActiveModel = target.into();
+        if let Some(name) = full_name {
+            active.full_name = Set(name);
+        }
+        if let Some(flag) = is_active {
+            active.is_active = Set(flag);
+        }
+        active.updated_at = Set(now());
+        let updated = active.update(&txn).await?;
+        let event = match (was_active, updated.is_active) {
+            (true, false) => {
+                sessions::revoke_all(&txn, updated.id, None).await?;
+                Event::Deactivated
+            }
+            (false, true) => Event::Reactivated,
+            _ => Event::UserUpdated,
+        };
+        Entry::new(event, updated.id, &client).by(current.user.id).record(&txn).await?;
+        txn.commit().await?;
+        Ok(UserFound::Ok(Json(updated.into())))
+    }
+
+    /// Set a user's role (admin, for users below your role, to a role below yours).
+    #[oai(path = "/:id/role", method = "put")]
+    async fn set_role(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        current: CurrentUser,
+        id: Path<Uuid>,
+        body: JsonBody<RoleChange>,
+    ) -> Result<UserFound, ApiError> {
+        current.require_role(MIN_ROLE)?;
+        let target = find_user(&state, id.0).await?;
+        check_manage(&current.user, &target)?;
+        let role = body.0.role;
+        check_grant(&current.user, role)?;
+
+        let client = client_info(req, &state);
+        let before = target.role;
+        let txn = state.db.begin().await?;
+        let mut active: user::ActiveModel = target.into();
+        active.role = Set(role);
+        active.updated_at = Set(now());
+        let updated = active.update(&txn).await?;
+        Entry::new(Event::RoleChanged, updated.id, &client)
+            .by(current.user.id)
+            .detail(format!("{} -> {}", role_name(before), role_name(role)))
+            .record(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(UserFound::Ok(Json(updated.into())))
+    }
+
+    /// Delete a user with their sessions and tasks (admin, for users below your role).
+    #[oai(path = "/:id", method = "delete")]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        current: CurrentUser,
+        id: Path<Uuid>,
+    ) -> Result<UserDeleted, ApiError> {
+        current.require_role(MIN_ROLE)?;
+        let target = find_user(&state, id.0).await?;
+        check_manage(&current.user, &target)?;
+        let client = client_info(req, &state);
+        // Explicit deletes in one transaction, not only ON DELETE CASCADE: the
+        // outcome must not depend on a backend's foreign-key settings.
+        let txn = state.db.begin().await?;
+        let session_ids = session::Entity::find()
+            .select_only()
+            .column(session::Column::Id)
+            .filter(session::Column::UserId.eq(target.id))
+            .into_tuple::<Uuid>()
+            .all(&txn)
+            .await?;
+        refresh_token::Entity::delete_many()
+            .filter(refresh_token::Column::SessionId.is_in(session_ids))
+            .exec(&txn)
+            .await?;
+        session::Entity::delete_many().filter(session::Column::UserId.eq(target.id)).exec(&txn).await?;
+        task::Entity::delete_many().filter(task::Column::UserId.eq(target.id)).exec(&txn).await?;
+        user::Entity::delete_by_id(target.id).exec(&txn).await?;
+        Entry::new(Event::Deleted, target.id, &client)
+            .by(current.user.id)
+            .detail(format!("role {}", role_name(target.role)))
+            .record(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(UserDeleted::NoContent)
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::User => "user",
+        Role::Moderator => "moderator",
+        Role::Admin => "admin",
+        Role::SuperAdmin => "super_admin",
+    }
+}
