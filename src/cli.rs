@@ -102,7 +102,7 @@ async fn create_admin(config: &Config, email: &str, password: &str) -> anyhow::R
         }
         None => {
             user::ActiveModel {
-                id: Set(Uuid::new_v4()),
+                id: Set(Uuid::now_v7()),
                 email: Set(email.as_str().to_owned()),
                 password_hash: Set(hash),
                 full_name: Set(None),

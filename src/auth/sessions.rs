@@ -63,7 +63,7 @@ pub async fn start(
 ) -> Result<IssuedTokens, ApiError> {
     let cfg = &state.config;
     let now = now();
-    let session_id = Uuid::new_v4();
+    let session_id = Uuid::now_v7();
     let max_expires_at = now + chrono(cfg.session_max_age);
     let refresh_expires_at = (now + chrono(cfg.refresh_token_ttl)).min(max_expires_at);
     let (refresh_token, jti) =

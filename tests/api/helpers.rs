@@ -141,6 +141,33 @@ impl TestApp {
         self.client.post(self.url("/api/v1/auth/logout")).send().await.unwrap()
     }
 
+    /// A new browser signed in as a fresh user with `role`. The API cannot make
+    /// admins (only `latchkey create-admin` can), so the role is set in the database.
+    pub async fn browser_with_role(&self, role: latchkey::domain::Role) -> (TestApp, uuid::Uuid) {
+        use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+        let other = self.another_browser();
+        other.signed_up().await;
+        let me: Value = other.me().await.json().await.unwrap();
+        let id: uuid::Uuid = me["id"].as_str().unwrap().parse().unwrap();
+        let found = latchkey::entity::user::Entity::find_by_id(id).one(&self.state.db).await.unwrap().unwrap();
+        let mut active: latchkey::entity::user::ActiveModel = found.into();
+        active.role = Set(role);
+        active.update(&self.state.db).await.unwrap();
+        (other, id)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> Response {
+        self.client.request(method, self.url(path)).json(body).send().await.unwrap()
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client.delete(self.url(path)).send().await.unwrap()
+    }
+
     /// Registers a fresh user with the app's own client; returns its email and
     /// the tokens from the response's cookies.
     pub async fn signed_up(&self) -> (String, Tokens) {

@@ -8,4 +8,8 @@ mod auth_login;
 mod auth_refresh;
 mod auth_register;
 mod auth_session;
+mod audit;
 mod operations;
+mod sessions;
+mod tasks;
+mod users;
