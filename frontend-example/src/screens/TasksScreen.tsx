@@ -52,7 +52,7 @@ function NewTaskForm({ onCreated }: { onCreated: () => void }) {
 
   const fields = errorsOf(failure);
   return (
-    <form className="new-task" onSubmit={submit} noValidate aria-label="New task">
+    <form className="new-task" onSubmit={submit} noValidate aria-label="Add a task">
       <Field label="New task" name="title" placeholder="What needs doing?" value={title} maxLength={200}
         onChange={(e) => setTitle(e.target.value)} error={fields.title} />
       <Description value={description} onChange={setDescription} error={fields.description} />
