@@ -64,8 +64,8 @@ export function SessionsScreen() {
     try {
       const { error, response } = await api.DELETE('/api/v1/auth/sessions/{id}', { params: { path: { id: target.id } } });
       if (response.ok) {
-        setNotice(`Signed out ${deviceName(target.user_agent)}.`);
         await load();
+        setNotice(`Signed out ${deviceName(target.user_agent)}.`);
       } else {
         setFailure({ error, response });
       }
