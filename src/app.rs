@@ -12,7 +12,9 @@ use poem::{
 };
 
 use crate::{
-    api, config::Config, db, error::render_any_error, middleware::{BodyLimit, NoStore}, state::AppState,
+    api,
+    browser::{Cors, Origins, RejectCrossSite},
+    config::Config, db, error::render_any_error, middleware::{BodyLimit, NoStore}, state::AppState,
 };
 
 pub struct Application {
@@ -92,15 +94,18 @@ pub fn routes(state: AppState) -> impl Endpoint {
         security_headers = security_headers.overriding("Strict-Transport-Security", "max-age=31536000; includeSubDomains");
     }
     let max_body = state.config.max_body_bytes;
+    let origins = Origins::new(&state.config.allowed_origins);
     Route::new()
         .nest("/docs", docs)
         .at("/openapi.json", spec_json)
         .at("/openapi.yaml", spec_yaml)
         .nest("/", service)
         .with(BodyLimit(max_body))
+        .with(RejectCrossSite(origins.clone()))
         .data(state)
         // Everything outside this line sees only responses, errors included.
         .catch_all_error(render_any_error)
+        .with(Cors(origins))
         .with(NoStore)
         .with(security_headers)
 }

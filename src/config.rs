@@ -55,6 +55,8 @@ pub struct Config {
     pub register_rate_per_minute: u32,
     pub refresh_rate_per_minute: u32,
     pub trusted_proxies: Vec<IpNet>,
+    /// Share rate limits between instances through this Redis.
+    pub rate_limit_redis_url: Option<String>,
     pub max_body_bytes: usize,
     pub run_migrations: bool,
 }
@@ -85,6 +87,7 @@ impl Default for Config {
             register_rate_per_minute: 10,
             refresh_rate_per_minute: 60,
             trusted_proxies: Vec::new(),
+            rate_limit_redis_url: None,
             max_body_bytes: 64 * 1024,
             run_migrations: true,
         }
@@ -143,6 +146,7 @@ impl Config {
                 .collect::<anyhow::Result<_>>()
                 .context("TRUSTED_PROXIES must be a comma-separated list of IPs or CIDRs")?;
         }
+        c.rate_limit_redis_url = var("RATE_LIMIT_REDIS_URL");
         parse_into(&var, "MAX_BODY_BYTES", &mut c.max_body_bytes)?;
         bool_into(&var, "RUN_MIGRATIONS", &mut c.run_migrations)?;
         Ok(c)

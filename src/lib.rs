@@ -4,6 +4,8 @@
 pub mod api;
 /// The security audit trail.
 pub mod audit;
+/// CORS and the rejection of cross-site requests.
+pub mod browser;
 /// Building and running the server: routes, middleware order, shutdown.
 pub mod app;
 /// Access tokens, passwords, cookies, sessions and rate limits.

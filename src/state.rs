@@ -24,7 +24,7 @@ impl AppState {
         Ok(Self {
             tokens: Arc::new(TokenKeys::new(&config)),
             passwords: Arc::new(PasswordHasher::new(config.bcrypt_cost)?),
-            limiters: Arc::new(RateLimiters::new(&config)),
+            limiters: Arc::new(RateLimiters::new(&config)?),
             config: Arc::new(config),
             db,
         })

@@ -82,7 +82,7 @@ impl AuthApi {
         body: JsonBody<RegisterRequest>,
     ) -> Result<Response<Registered>, ApiError> {
         let client = client_info(req, &state);
-        state.limiters.check(Limit::Register, req_ip(req, &state))?;
+        state.limiters.check(Limit::Register, req_ip(req, &state)).await?;
         let body = body.0;
         let mut errors = Vec::new();
         let email = Email::parse(&body.email).map_err(|e| errors.push(e)).ok();
@@ -126,7 +126,8 @@ impl AuthApi {
     /// An unknown email and a wrong password get the same 401
     /// `invalid_credentials`, in the same time. 403 `account_disabled` once the
     /// password is right for a deactivated account. 429 `rate_limited` after
-    /// `LOGIN_RATE_PER_MINUTE` attempts a minute from one address.
+    /// `LOGIN_RATE_PER_MINUTE` attempts a minute from one address, or after 10
+    /// failed attempts on one account (then one more a minute, from any address).
     #[oai(path = "/login", method = "post")]
     async fn login(
         &self,
@@ -135,7 +136,7 @@ impl AuthApi {
         body: JsonBody<LoginRequest>,
     ) -> Result<Response<SignedIn>, ApiError> {
         let client = client_info(req, &state);
-        state.limiters.check(Limit::Login, req_ip(req, &state))?;
+        state.limiters.check(Limit::Login, req_ip(req, &state)).await?;
         let body = body.0;
         let mut errors = Vec::new();
         if body.email.trim().is_empty() {
@@ -149,6 +150,9 @@ impl AuthApi {
         }
         // A malformed email cannot belong to an account: treat it like an unknown one.
         let email = Email::parse(&body.email).ok();
+        if let Some(email) = &email {
+            state.limiters.check_account(email.as_str()).await?;
+        }
         let found = match &email {
             Some(email) => user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(&state.db).await?,
             None => None,
@@ -158,6 +162,9 @@ impl AuthApi {
         let user = match found {
             Some(user) if verified => user,
             other => {
+                if let Some(email) = &email {
+                    state.limiters.record_failure(email.as_str()).await;
+                }
                 Entry::new(Event::LoginFailed, other.map(|u| u.id), &client).record(&state.db).await?;
                 return Err(ApiError::InvalidCredentials);
             }
@@ -186,7 +193,7 @@ impl AuthApi {
     #[oai(path = "/refresh", method = "post")]
     async fn refresh(&self, state: Data<&AppState>, req: &Request) -> Result<Response<SignedIn>, ApiError> {
         let client = client_info(req, &state);
-        state.limiters.check(Limit::Refresh, req_ip(req, &state))?;
+        state.limiters.check(Limit::Refresh, req_ip(req, &state)).await?;
         let presented = cookies::read(req, cookies::REFRESH_COOKIE);
         let (issued, user) = sessions::rotate(&state, presented.as_deref(), &client).await?;
         Ok(with_session_cookies(SignedIn::Ok(Json(session_body(user, &issued))), &issued, &state))
@@ -284,7 +291,7 @@ impl AuthApi {
         body: JsonBody<ChangePasswordRequest>,
     ) -> Result<NoContent, ApiError> {
         let client = client_info(req, &state);
-        state.limiters.check(Limit::Login, req_ip(req, &state))?;
+        state.limiters.check(Limit::Login, req_ip(req, &state)).await?;
         let body = body.0;
         let new_password = NewPassword::parse("new_password", &body.new_password).map_err(|e| ApiError::Validation(vec![e]))?;
         if body.current_password.is_empty() {

@@ -5,6 +5,7 @@ pub mod client_ip;
 pub mod cookies;
 pub mod password;
 pub mod ratelimit;
+pub mod redis_limit;
 pub mod sessions;
 pub mod tokens;
 

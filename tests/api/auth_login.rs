@@ -117,3 +117,29 @@ async fn forwarded_for_from_a_trusted_proxy_is_the_key() {
     assert_eq!(attempt("198.51.100.1").await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(attempt("198.51.100.2").await.unwrap().status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn failed_logins_spread_over_many_addresses_still_slow_one_account() {
+    let app = spawn_app_with(|c| c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    let (email, _) = app.signed_up().await;
+    let client = Client::new();
+    let attempt = |i: usize, password: &'static str| {
+        client
+            .post(app.url("/api/v1/auth/login"))
+            .header("X-Forwarded-For", format!("203.0.113.{i}"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+    };
+    for i in 0..latchkey::auth::ratelimit::ACCOUNT_FAILURE_BURST as usize + 1 {
+        assert_eq!(attempt(i, "Wrong1Password").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    // From a fresh address, even the right password now waits (bounded by Retry-After).
+    let resp = attempt(200, PASSWORD).await.unwrap();
+    let retry_after: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry_after <= 60, "{retry_after}");
+    assert_problem(resp, 429, "rate_limited").await;
+    // Other accounts are unaffected.
+    let (other, _) = app.another_browser().signed_up().await;
+    let resp = client.post(app.url("/api/v1/auth/login")).json(&json!({"email": other, "password": PASSWORD})).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}

@@ -15,6 +15,7 @@ pub const PASSWORD: &str = "Correct1Horse";
 
 pub struct TestApp {
     pub base: String,
+    pub database_url: String,
     /// A browser-like client that keeps cookies.
     pub client: Client,
     pub state: AppState,
@@ -27,13 +28,26 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app on a free port with a fresh database; `tweak` edits the config first.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let (database_url, dir) = fresh_database().await;
+    spawn_on(database_url, dir.map(std::sync::Arc::new), tweak).await
+}
+
+/// A second instance of the app on the same database (as behind a load balancer).
+pub async fn spawn_instance_sharing(app: &TestApp, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_on(app.database_url.clone(), app._dir.clone(), tweak).await
+}
+
+async fn spawn_on(
+    database_url: String,
+    dir: Option<std::sync::Arc<tempfile::TempDir>>,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     if std::env::var_os("RUST_LOG").is_some() {
         latchkey::telemetry::init();
     }
-    let (database_url, dir) = fresh_database().await;
     let mut config = Config {
         bind_addr: "127.0.0.1:0".parse().unwrap(),
-        database_url,
+        database_url: database_url.clone(),
         database_max_connections: 5,
         jwt_secret: Some(Secret::new(SECRET)),
         bcrypt_cost: 4,
@@ -49,7 +63,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let base = format!("http://{}", app.addr());
     let state = app.state().clone();
     tokio::spawn(app.run_until(pending()));
-    TestApp { base, client: browser(), state, _dir: dir.map(std::sync::Arc::new) }
+    TestApp { base, database_url, client: browser(), state, _dir: dir }
 }
 
 pub fn browser() -> Client {
@@ -96,7 +110,13 @@ pub fn unique_email() -> String {
 impl TestApp {
     /// Another browser (its own cookie jar) on the same server.
     pub fn another_browser(&self) -> TestApp {
-        TestApp { base: self.base.clone(), client: browser(), state: self.state.clone(), _dir: self._dir.clone() }
+        TestApp {
+            base: self.base.clone(),
+            database_url: self.database_url.clone(),
+            client: browser(),
+            state: self.state.clone(),
+            _dir: self._dir.clone(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -12,9 +12,11 @@ export function ErrorMessage({ failure }: { failure: Failure | null }) {
   if (!failure) return null;
   const fields = fieldErrors(failure.error);
   const hasFieldErrors = Object.keys(fields).some((f) => f !== '');
+  const retryAfter = failure.response?.status === 429 ? Number(failure.response.headers.get('Retry-After')) : NaN;
   return (
     <div className="error" role="alert">
       <p>{describeError(failure.error, failure.response)}</p>
+      {retryAfter > 0 && <p>Please wait {retryAfter} second{retryAfter === 1 ? '' : 's'} before trying again.</p>}
       {hasFieldErrors && <p className="hint">Please correct the fields marked below.</p>}
       {fields[''] && <p>{fields['']}</p>}
     </div>

@@ -1,4 +1,5 @@
 import { useState, type FormEvent } from 'react';
+import { isProblem } from '../api/problem';
 import { useApi } from '../auth';
 import { ErrorMessage, errorsOf, Field, Notice, type Failure } from '../components/ui';
 import { PASSWORD_HINT } from './AuthScreens';
@@ -32,6 +33,12 @@ export function PasswordScreen() {
         setCurrent('');
         setNext('');
         setConfirm('');
+      } else if (isProblem(error) && error.code === 'invalid_credentials') {
+        // The server's words are about signing in; here only the current password can be wrong.
+        setFailure({
+          error: { ...error, detail: 'Your current password is not correct.', errors: [{ field: 'current_password', message: 'This is not your current password.' }] },
+          response,
+        });
       } else {
         setFailure({ error, response });
       }

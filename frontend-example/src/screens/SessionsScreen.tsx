@@ -37,7 +37,7 @@ export function SessionsScreen() {
     try {
       const { data, error, response } = await api.GET('/api/v1/auth/sessions');
       if (data) {
-        setSessions(data);
+        setSessions([...data].sort((a, b) => Number(b.current) - Number(a.current))); // this browser first
         setFailure(null);
       } else {
         setFailure({ error, response });
