@@ -262,7 +262,7 @@ export function createSession(options: SessionOptions = {}): Session {
     }
     const sessionExpected = state.status !== 'anonymous';
     const worthRefreshing = code === 'token_expired' || (code !== undefined && REFRESHABLE.has(code) && sessionExpected);
-    if (worthRefreshing || !worthRefreshing) return first; // e.g. invalid_credentials from PUT /password
+    if (!worthRefreshing) return first; // e.g. invalid_credentials from PUT /password
 
     const outcome = await refresh(sentWith);
     if (outcome !== 'renewed') return first;
