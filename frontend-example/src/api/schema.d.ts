@@ -147,7 +147,8 @@ export interface paths {
          * @description An unknown email and a wrong password get the same 401
          *     `invalid_credentials`, in the same time. 403 `account_disabled` once the
          *     password is right for a deactivated account. 429 `rate_limited` after
-         *     `LOGIN_RATE_PER_MINUTE` attempts a minute from one address.
+         *     `LOGIN_RATE_PER_MINUTE` attempts a minute from one address, or after 10
+         *     failed attempts on one account (then one more a minute, from any address).
          */
         post: {
             parameters: {
