@@ -214,7 +214,7 @@ describe('Latchkey example SPA in Chromium', () => {
   });
 
   for (const locks of [true, false]) {
-    test(`two tabs racing a refresh stay signed in (${locks ? 'Web Locks' : 'no Web Locks: server grace'})`, async () => {
+    test(`two tabs racing a refresh stay signed in (${locks ? 'Web Locks' : 'no Web Locks: server grace'})`, async (t) => {
       const { context, page: first } = await freshPage({ withoutWebLocks: !locks });
       await register(first);
       assert.equal(await first.evaluate(() => typeof navigator.locks), locks ? 'object' : 'undefined');
@@ -226,6 +226,7 @@ describe('Latchkey example SPA in Chromium', () => {
       for (let round = 0; round < 2; round++) {
         await outliveAccessToken();
         context.apiLog.length = 0;
+        context.refreshes.maxInFlight = 0;
         // Both tabs hit the API at the same moment with an expired access token.
         await Promise.all(
           [first, second].map((page) => page.getByRole('button', { name: round === 0 ? 'Open' : 'All', exact: true }).click()),
@@ -242,7 +243,13 @@ describe('Latchkey example SPA in Chromium', () => {
         const refreshes = context.apiLog.filter((c) => c.path === '/api/v1/auth/refresh');
         assert.ok(refreshes.length >= 1, calls(context).join('\n'));
         assert.ok(refreshes.every((c) => c.status === 200), calls(context).join('\n'));
-        if (locks) assert.equal(refreshes.length, 1, `one refresh under the lock:\n${calls(context).join('\n')}`);
+        t.diagnostic(`round ${round}: ${refreshes.length} refresh(es), at most ${context.refreshes.maxInFlight} at once`);
+        if (locks) {
+          // Serialised by the lock; the tab that waited normally finds the cookies renewed and
+          // skips its own refresh (a second, harmless rotation can happen if localStorage lags).
+          assert.equal(context.refreshes.maxInFlight, 1, calls(context).join('\n'));
+          assert.ok(refreshes.length <= 2, calls(context).join('\n'));
+        }
       }
       for (const page of [first, second]) await assertNoTokenInDocumentCookie(page);
       await context.close();

@@ -160,6 +160,19 @@ export async function startStack() {
         });
       }
       context.apiLog = [];
+      // How many POST /api/v1/auth/refresh were in flight at once, at most (the Web Lock makes it 1).
+      context.refreshes = { inFlight: 0, maxInFlight: 0 };
+      const isRefresh = (request) => new URL(request.url()).pathname === '/api/v1/auth/refresh';
+      context.on('request', (request) => {
+        if (!isRefresh(request)) return;
+        context.refreshes.inFlight++;
+        context.refreshes.maxInFlight = Math.max(context.refreshes.maxInFlight, context.refreshes.inFlight);
+      });
+      const done = (request) => {
+        if (isRefresh(request)) context.refreshes.inFlight--;
+      };
+      context.on('requestfinished', done);
+      context.on('requestfailed', done);
       context.on('response', (response) => {
         const url = new URL(response.url());
         if (url.pathname.startsWith('/api/')) {
