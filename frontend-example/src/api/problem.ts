@@ -29,7 +29,8 @@ export function describeError(error: unknown, response?: Response): string {
     return error.message;
   }
   if (response) {
-    if (response.status === 502 || response.status === 503 || response.status === 504) {
+    if (response.status >= 500) {
+      // not a problem document: a proxy's error page, or the API is not running
       return 'The server is unavailable right now. Please try again in a moment.';
     }
     return `The request failed (${response.status} ${response.statusText}).`.replace(' )', ')');

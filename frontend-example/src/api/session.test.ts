@@ -258,6 +258,30 @@ describe('start (page load)', () => {
     ]);
   });
 
+  it('says so when the server cannot answer, instead of pretending nobody is signed in', async () => {
+    const { server } = world();
+    const { session } = tab(server.browser());
+    server.outages.set('/api/v1/auth/me', { status: 503, code: 'database_unavailable' });
+    await session.start();
+    expect(session.getState()).toEqual({ status: 'anonymous', notice: 'Unavailable.' });
+    expect(server.count('POST', '/api/v1/auth/refresh')).toBe(0);
+  });
+
+  it('explains a failure without a problem document (e.g. a proxy error page)', async () => {
+    const session = createSession({
+      baseUrl: ORIGIN,
+      fetch: async () => new Response('Bad gateway', { status: 502, headers: { 'Content-Type': 'text/html' } }),
+      locks: null,
+      channel: null,
+      storage: null,
+    });
+    await session.start();
+    expect(session.getState()).toEqual({
+      status: 'anonymous',
+      notice: 'The server is unavailable right now. Please try again in a moment.',
+    });
+  });
+
   it('stays signed in across a reload, even after the access token expired', async () => {
     const { server, clock } = world();
     const browser = server.browser();

@@ -277,11 +277,13 @@ export function createSession(options: SessionOptions = {}): Session {
 
   async function start() {
     try {
-      const { data } = await api.GET('/api/v1/auth/me');
+      const { data, error, response } = await api.GET('/api/v1/auth/me');
       if (data) {
         setState({ status: 'authenticated', user: data });
-      } else if (state.status !== 'anonymous') {
-        setState({ status: 'anonymous' });
+      } else if (response.status === 401) {
+        if (state.status !== 'anonymous') setState({ status: 'anonymous' }); // nobody is signed in
+      } else {
+        setState({ status: 'anonymous', notice: describeError(error, response) }); // e.g. the server is down
       }
     } catch (error) {
       setState({ status: 'anonymous', notice: describeError(error) });
