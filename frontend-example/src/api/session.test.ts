@@ -196,6 +196,17 @@ describe('refresh and retry', () => {
     expect(session.getState().status).toBe('anonymous');
   });
 
+  it('ends the session when an administrator disabled the account (403 account_disabled)', async () => {
+    const { server } = world();
+    const { session } = tab(server.browser());
+    await registered(session);
+    server.users.get('ada@example.com')!.disabled = true;
+
+    const { response } = await session.api.GET('/api/v1/auth/me');
+    expect(response.status).toBe(403);
+    expect(session.getState()).toMatchObject({ status: 'anonymous', notice: expect.stringMatching(/disabled/) });
+  });
+
   it('keeps the session when refresh is merely unavailable (503), returning the original 401', async () => {
     const { server, clock } = world();
     const { session } = tab(server.browser());

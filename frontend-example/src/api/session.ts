@@ -73,6 +73,7 @@ type Message =
   | { type: 'logout'; notice: string };
 
 const SESSION_ENDED = 'Your session has ended. Please sign in again.';
+const ACCOUNT_DISABLED = 'Your account has been disabled. Contact an administrator.';
 
 function defaultLocks(): LockManagerLike | null {
   const nav = (globalThis as { navigator?: Navigator }).navigator;
@@ -226,7 +227,7 @@ export function createSession(options: SessionOptions = {}): Session {
     }
     const code = isProblem(result.error) ? result.error.code : undefined;
     if (result.response.status === 401 || code === 'account_disabled') {
-      end(SESSION_ENDED);
+      end(code === 'account_disabled' ? ACCOUNT_DISABLED : SESSION_ENDED);
       return 'ended';
     }
     return 'unavailable'; // 429, 503: not the session's fault
@@ -253,6 +254,10 @@ export function createSession(options: SessionOptions = {}): Session {
     const spare = request.clone(); // the body can only be sent once
     const sentWith = currentStamp();
     const first = await network(request);
+    if (first.status === 403 && (await problemCode(first)) === 'account_disabled') {
+      end(ACCOUNT_DISABLED);
+      return first;
+    }
     if (first.status !== 401) return first;
 
     const code = await problemCode(first);

@@ -87,6 +87,7 @@ interface UserRow {
   password: string;
   full_name: string | null;
   created_at: string;
+  disabled?: boolean;
 }
 
 interface SessionRow {
@@ -279,6 +280,7 @@ export class FakeLatchkey {
     const session = this.sessions.get(row.sid)!;
     if (session.revoked) return this.problem(401, 'session_revoked', 'This session was signed out.');
     const user = [...this.users.values()].find((u) => u.id === session.userId)!;
+    if (user.disabled) return this.problem(403, 'account_disabled', 'This account is disabled.');
     return { user, session };
   }
 
