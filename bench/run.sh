@@ -32,7 +32,7 @@ for _ in $(seq 50); do curl -sf "$BASE/health" >/dev/null && break; sleep 0.2; d
 
 JAR="$WORK/jar"
 curl -sf -c "$JAR" -H 'content-type: application/json' \
-  -d '{"email":"bench@example.com","password":"Bench1Password"}' "$BASE/api/v1/auth/register" >/dev/null
+  -d '{"email":"bench@example.com","password":"Bench-Runner-2026"}' "$BASE/api/v1/auth/register" >/dev/null
 ACCESS=$(awk '$6 == "access_token" {print $7}' "$JAR")
 for i in $(seq 50); do
   curl -sf -b "$JAR" -H 'content-type: application/json' -d "{\"title\":\"task $i\"}" "$BASE/api/v1/tasks" >/dev/null
@@ -41,7 +41,7 @@ done
 cat > "$WORK/login.lua" <<'LUA'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"email":"bench@example.com","password":"Bench1Password"}'
+wrk.body = '{"email":"bench@example.com","password":"Bench-Runner-2026"}'
 LUA
 cat > "$WORK/create.lua" <<'LUA'
 wrk.method = "POST"

@@ -66,14 +66,15 @@ impl Email {
 }
 
 /// A password that meets the policy: 8 to 128 characters with a lowercase
-/// letter, an uppercase letter and a digit.
+/// letter, an uppercase letter and a digit, and not easy to guess.
 pub struct NewPassword(String);
 
 impl NewPassword {
     pub const MIN_CHARS: usize = 8;
     pub const MAX_CHARS: usize = 128;
 
-    pub fn parse(field: &'static str, raw: &str) -> Result<Self, FieldError> {
+    /// `user_inputs` (email, name) make passwords built from them count as weak.
+    pub fn parse(field: &'static str, raw: &str, user_inputs: &[&str]) -> Result<Self, FieldError> {
         let chars = raw.chars().count();
         let message = if chars < Self::MIN_CHARS {
             "must be at least 8 characters"
@@ -86,14 +87,40 @@ impl NewPassword {
         } else if !raw.chars().any(|c| c.is_ascii_digit()) {
             "must contain a digit"
         } else {
-            return Ok(Self(raw.to_owned()));
+            return Self::check_guessability(field, raw, user_inputs).map(|()| Self(raw.to_owned()));
         };
         Err(FieldError::new(field, message))
+    }
+
+    /// Rejects passwords that zxcvbn can guess within about a million tries
+    /// (common passwords and their variants, keyboard walks, the user's own
+    /// email or name).
+    fn check_guessability(field: &'static str, raw: &str, user_inputs: &[&str]) -> Result<(), FieldError> {
+        // zxcvbn's cost grows with length; a password this long is not guessable anyway.
+        let sample: String = raw.chars().take(64).collect();
+        let estimate = zxcvbn::zxcvbn(&sample, user_inputs);
+        if estimate.score() >= zxcvbn::Score::Two {
+            return Ok(());
+        }
+        let hint = estimate.feedback().and_then(|f| f.warning()).map(|w| format!(" ({w})")).unwrap_or_default();
+        Err(FieldError::new(field, format!("is too easy to guess{hint}; try a longer phrase")))
     }
 
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
+
+/// Words a password must not be built from: the email, its local part and its
+/// pieces, and the words of the name.
+pub fn personal_words(email: &str, full_name: Option<&str>) -> Vec<String> {
+    let email = email.trim().to_lowercase();
+    let local = email.split('@').next().unwrap_or_default().to_owned();
+    let mut words = vec![email.clone(), local.clone()];
+    words.extend(local.split(|c: char| !c.is_alphanumeric()).map(str::to_owned));
+    words.extend(full_name.unwrap_or_default().split_whitespace().map(str::to_lowercase));
+    words.retain(|w| w.chars().count() >= 3);
+    words
 }
 
 /// An optional display name: trimmed, empty means none, at most 200 characters.
@@ -150,15 +177,28 @@ mod tests {
 
     #[test]
     fn password_policy_names_what_is_missing() {
-        let msg = |p: &str| NewPassword::parse("password", p).err().map(|e| e.message);
+        let msg = |p: &str| NewPassword::parse("password", p, &[]).err().map(|e| e.message);
         assert_eq!(msg("Sh0rt").as_deref(), Some("must be at least 8 characters"));
         assert_eq!(msg("ALLUPPER123").as_deref(), Some("must contain a lowercase letter"));
         assert_eq!(msg("alllower123").as_deref(), Some("must contain an uppercase letter"));
         assert_eq!(msg("NoDigitsHere").as_deref(), Some("must contain a digit"));
         assert_eq!(msg(&format!("Aa1{}", "x".repeat(126))).as_deref(), Some("must be at most 128 characters"));
-        assert!(NewPassword::parse("password", "Correct1Horse").is_ok());
+        assert!(NewPassword::parse("password", "Correct1Horse", &[]).is_ok());
         // 128 multi-byte characters are allowed: the limit is characters, not bytes.
-        assert!(NewPassword::parse("password", &format!("Aa1{}", "é".repeat(125))).is_ok());
+        let long: String = "Zéphyr-à-Québec-9".chars().cycle().take(128).collect();
+        assert!(NewPassword::parse("password", &long, &[]).is_ok());
+    }
+
+    #[test]
+    fn common_and_personal_passwords_are_too_easy_to_guess() {
+        for weak in ["Password1", "Qwerty123", "Passw0rd", "Abcd1234", "Welcome1"] {
+            let err = NewPassword::parse("password", weak, &[]).err().unwrap_or_else(|| panic!("{weak} accepted"));
+            assert!(err.message.starts_with("is too easy to guess"), "{weak}: {}", err.message);
+        }
+        let words = personal_words("adalovelace@example.com", Some("Ada Lovelace"));
+        let personal: Vec<&str> = words.iter().map(String::as_str).collect();
+        assert!(NewPassword::parse("password", "Adalovelace1", &personal).is_err());
+        assert!(NewPassword::parse("password", "Adalovelace1", &[]).is_ok(), "weak only because it is personal");
     }
 
     #[test]

@@ -101,6 +101,9 @@ pub enum ApiError {
     /// 429 with `Retry-After`.
     #[error("rate limited, retry after {retry_after_secs}s")]
     RateLimited { retry_after_secs: u64 },
+    /// 503: too many logins queued for bcrypt; retry shortly.
+    #[error("server busy")]
+    Busy,
     /// 503: the database did not answer.
     #[error("database unavailable")]
     Unavailable(#[source] DbErr),
@@ -127,7 +130,7 @@ impl ApiError {
             EmailTaken => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Unavailable(_) | Busy => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -156,6 +159,7 @@ impl ApiError {
             PayloadTooLarge => "payload_too_large",
             RateLimited { .. } => "rate_limited",
             Unavailable(_) => "database_unavailable",
+            Busy => "server_busy",
             Internal(_) => "internal_error",
         }
     }
@@ -188,6 +192,7 @@ impl ApiError {
                 format!("Too many requests; retry in {retry_after_secs} seconds.")
             }
             Unavailable(_) => "The database is unavailable; retry shortly.".into(),
+            Busy => "The server is busy; retry shortly.".into(),
             Internal(_) => "An unexpected error occurred.".into(),
         }
     }
@@ -222,7 +227,7 @@ impl ApiError {
         if let ApiError::RateLimited { retry_after_secs } = self {
             builder = builder.header("Retry-After", retry_after_secs.max(1).to_string());
         }
-        if matches!(self, ApiError::Unavailable(_)) {
+        if matches!(self, ApiError::Unavailable(_) | ApiError::Busy) {
             builder = builder.header("Retry-After", "5");
         }
         let body = self.to_problem().to_json_string();
@@ -362,7 +367,7 @@ impl ApiResponse for ApiError {
                 problem(413, "The body is larger than the server accepts (`payload_too_large`)."),
                 problem(422, "Validation failed (`validation_failed`); `errors` lists the fields."),
                 problem(429, "Rate limited (`rate_limited`); see `Retry-After`."),
-                problem(503, "The database is unavailable (`database_unavailable`)."),
+                problem(503, "The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`."),
             ],
         }
     }

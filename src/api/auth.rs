@@ -25,7 +25,7 @@ use crate::{
         tokens::TokenType,
     },
     clock::now,
-    domain::{Email, NewPassword, Role, parse_full_name},
+    domain::{Email, NewPassword, Role, parse_full_name, personal_words},
     entity::user,
     error::{ApiError, FieldError},
     state::AppState,
@@ -86,8 +86,10 @@ impl AuthApi {
         let body = body.0;
         let mut errors = Vec::new();
         let email = Email::parse(&body.email).map_err(|e| errors.push(e)).ok();
-        let password = NewPassword::parse("password", &body.password).map_err(|e| errors.push(e)).ok();
         let full_name = parse_full_name(body.full_name.as_deref()).map_err(|e| errors.push(e)).ok();
+        let words = personal_words(&body.email, body.full_name.as_deref());
+        let personal: Vec<&str> = words.iter().map(String::as_str).collect();
+        let password = NewPassword::parse("password", &body.password, &personal).map_err(|e| errors.push(e)).ok();
         let (Some(email), Some(password), Some(full_name)) = (email, password, full_name) else {
             return Err(ApiError::Validation(errors));
         };
@@ -293,7 +295,10 @@ impl AuthApi {
         let client = client_info(req, &state);
         state.limiters.check(Limit::Login, req_ip(req, &state)).await?;
         let body = body.0;
-        let new_password = NewPassword::parse("new_password", &body.new_password).map_err(|e| ApiError::Validation(vec![e]))?;
+        let words = personal_words(&current.user.email, current.user.full_name.as_deref());
+        let personal: Vec<&str> = words.iter().map(String::as_str).collect();
+        let new_password = NewPassword::parse("new_password", &body.new_password, &personal)
+            .map_err(|e| ApiError::Validation(vec![e]))?;
         if body.current_password.is_empty() {
             return Err(ApiError::field("current_password", "must not be empty"));
         }

@@ -13,11 +13,13 @@ pub struct User {
     pub id: Uuid,
     /// Lowercased and trimmed, as it was registered.
     pub email: String,
+    #[oai(nullable)]
     pub full_name: Option<String>,
     pub role: Role,
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub last_login_at: Option<DateTime<Utc>>,
 }
 
@@ -79,7 +81,9 @@ pub struct SessionInfo {
     pub last_used_at: DateTime<Utc>,
     /// When it ends if it stays idle (never past the session's maximum age).
     pub expires_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub user_agent: Option<String>,
+    #[oai(nullable)]
     pub ip: Option<String>,
     /// True for the session making this request.
     pub current: bool,
@@ -131,6 +135,7 @@ pub struct Task {
     pub id: i64,
     pub user_id: Uuid,
     pub title: String,
+    #[oai(nullable)]
     pub description: Option<String>,
     pub completed: bool,
     pub created_at: DateTime<Utc>,

@@ -1,16 +1,25 @@
 //! Password hashing: bcrypt at the configured cost, always on tokio's blocking
-//! pool so a login never stalls the runtime workers.
+//! pool so a login never stalls the runtime workers, and at most one hash per
+//! core but one at a time, so a login flood queues instead of starving every
+//! other request of CPU (and sheds with 503 once the queue is too long).
 //!
 //! bcrypt reads only the first 72 bytes of its input, so two long passwords
 //! sharing a prefix would both verify. We hash a SHA-256 digest (64 hex bytes)
 //! of the password instead: every byte of the password counts.
 
+use std::time::Duration;
+
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
 
+/// How long a login may wait for a bcrypt slot before it is shed with 503.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub struct PasswordHasher {
     cost: u32,
+    slots: Semaphore,
     /// A real hash at the same cost, verified when the email is unknown so that
     /// response time does not reveal which accounts exist.
     dummy_hash: String,
@@ -19,13 +28,25 @@ pub struct PasswordHasher {
 impl PasswordHasher {
     pub fn new(cost: u32) -> anyhow::Result<Self> {
         let dummy_hash = bcrypt::hash(prehash("latchkey-dummy-password"), cost)?;
-        Ok(Self { cost, dummy_hash })
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(Self { cost, slots: Semaphore::new(cores.saturating_sub(1).max(1)), dummy_hash })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, bcrypt::BcryptError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _slot = tokio::time::timeout(QUEUE_TIMEOUT, self.slots.acquire())
+            .await
+            .map_err(|_| ApiError::Busy)?
+            .expect("BUG: the semaphore is never closed");
+        run_blocking(work).await
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, ApiError> {
         let input = prehash(password);
         let cost = self.cost;
-        run_blocking(move || bcrypt::hash(input, cost)).await
+        self.run(move || bcrypt::hash(input, cost)).await
     }
 
     /// Verifies against `hash`, or against the dummy hash when there is no user,
@@ -34,7 +55,7 @@ impl PasswordHasher {
         let input = prehash(password);
         let is_real = hash.is_some();
         let hash = hash.unwrap_or(&self.dummy_hash).to_owned();
-        let ok = run_blocking(move || bcrypt::verify(input, &hash)).await?;
+        let ok = self.run(move || bcrypt::verify(input, &hash)).await?;
         Ok(ok && is_real)
     }
 }

@@ -94,6 +94,17 @@ async fn weak_passwords_are_rejected_with_the_reason() {
 }
 
 #[tokio::test]
+async fn common_or_personal_passwords_are_rejected_in_words() {
+    let app = spawn_app().await;
+    for (email, password) in [(unique_email(), "Password1"), (unique_email(), "Qwerty123"), ("gracehopper@example.com".to_owned(), "Gracehopper1")] {
+        let resp = app.register(&json!({"email": email, "password": password})).await;
+        let problem = assert_problem(resp, 422, "validation_failed").await;
+        assert_eq!(problem["errors"][0]["field"], "password");
+        assert!(problem["errors"][0]["message"].as_str().unwrap().starts_with("is too easy to guess"), "{problem}");
+    }
+}
+
+#[tokio::test]
 async fn invalid_emails_are_rejected() {
     let app = spawn_app().await;
     for email in ["", "plain", "a@b", "@example.com", "two@@example.com", "sp ace@example.com", &format!("{}@example.com", "a".repeat(300))] {

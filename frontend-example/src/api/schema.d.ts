@@ -114,7 +114,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The database is unavailable (`database_unavailable`). */
+                /** @description The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -246,7 +246,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The database is unavailable (`database_unavailable`). */
+                /** @description The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -373,7 +373,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The database is unavailable (`database_unavailable`). */
+                /** @description The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -496,7 +496,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The database is unavailable (`database_unavailable`). */
+                /** @description The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -615,7 +615,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The database is unavailable (`database_unavailable`). */
+                /** @description The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -734,7 +734,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The database is unavailable (`database_unavailable`). */
+                /** @description The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -855,7 +855,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The database is unavailable (`database_unavailable`). */
+                /** @description The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -983,7 +983,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The database is unavailable (`database_unavailable`). */
+                /** @description The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -1109,7 +1109,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The database is unavailable (`database_unavailable`). */
+                /** @description The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -1242,7 +1242,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The database is unavailable (`database_unavailable`). */
+                /** @description The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -1353,7 +1353,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The database is unavailable (`database_unavailable`). */
+                /** @description The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -1474,7 +1474,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The database is unavailable (`database_unavailable`). */
+                /** @description The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -1590,7 +1590,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The database is unavailable (`database_unavailable`). */
+                /** @description The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -1697,7 +1697,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The database is unavailable (`database_unavailable`). */
+                /** @description The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -1827,7 +1827,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The database is unavailable (`database_unavailable`). */
+                /** @description The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -1949,7 +1949,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The database is unavailable (`database_unavailable`). */
+                /** @description The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -2072,7 +2072,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The database is unavailable (`database_unavailable`). */
+                /** @description The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -2180,7 +2180,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The database is unavailable (`database_unavailable`). */
+                /** @description The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -2298,7 +2298,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The database is unavailable (`database_unavailable`). */
+                /** @description The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -2420,7 +2420,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The database is unavailable (`database_unavailable`). */
+                /** @description The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -2574,7 +2574,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The database is unavailable (`database_unavailable`). */
+                /** @description The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`. */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -2736,8 +2736,8 @@ export interface components {
              * @description When it ends if it stays idle (never past the session's maximum age).
              */
             expires_at: string;
-            user_agent?: string;
-            ip?: string;
+            user_agent?: string | null;
+            ip?: string | null;
             /** @description True for the session making this request. */
             current: boolean;
         };
@@ -2751,7 +2751,7 @@ export interface components {
             /** Format: uuid */
             user_id: string;
             title: string;
-            description?: string;
+            description?: string | null;
             completed: boolean;
             /** Format: date-time */
             created_at: string;
@@ -2783,7 +2783,7 @@ export interface components {
             id: string;
             /** @description Lowercased and trimmed, as it was registered. */
             email: string;
-            full_name?: string;
+            full_name?: string | null;
             role: components["schemas"]["Role"];
             is_active: boolean;
             /** Format: date-time */
@@ -2791,7 +2791,7 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
             /** Format: date-time */
-            last_login_at?: string;
+            last_login_at?: string | null;
         };
         /**
          * UserUpdate
