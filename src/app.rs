@@ -8,13 +8,17 @@ use anyhow::Context;
 use poem::{
     Endpoint, EndpointExt, Route, Server,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-    middleware::SetHeader,
+    middleware::{CatchPanic, SetHeader},
 };
 
 use crate::{
     api,
     browser::{Cors, Origins, RejectCrossSite},
-    config::Config, db, error::render_any_error, middleware::{BodyLimit, NoStore}, state::AppState,
+    config::Config,
+    db,
+    error::{ApiError, render_any_error},
+    middleware::{BodyLimit, NoStore},
+    state::AppState,
 };
 
 pub struct Application {
@@ -69,45 +73,73 @@ impl Application {
                 limiters.prune();
             }
         });
+        let purger = tokio::spawn(purge_on_schedule(self.state.clone()));
         tracing::info!(addr = %self.addr, "serving; API docs at /docs");
         let db = self.state.db.clone();
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(routes(self.state), stop, Some(SHUTDOWN_GRACE))
             .await;
         pruner.abort();
+        purger.abort();
         let _ = db.close().await;
         result.context("server failed")
     }
 }
 
 /// Every route and the middleware around them.
-pub fn routes(state: AppState) -> impl Endpoint {
+pub fn routes(state: AppState) -> impl Endpoint<Output = poem::Response> {
     let service = api::service();
     let docs = service.swagger_ui();
     let spec_json = service.spec_endpoint();
     let spec_yaml = service.spec_endpoint_yaml();
+    let route = Route::new()
+        .nest("/docs", docs)
+        .at("/openapi.json", spec_json)
+        .at("/openapi.yaml", spec_yaml)
+        .nest("/", service);
+    protect(route, state)
+}
+
+/// The middleware stack, innermost first. Separate from [`routes`] so that
+/// tests can put it around an endpoint that misbehaves on purpose.
+pub fn protect(ep: impl Endpoint + 'static, state: AppState) -> impl Endpoint<Output = poem::Response> {
+    let config = state.config.clone();
+    let origins = Origins::new(&config.allowed_origins);
     let mut security_headers = SetHeader::new()
         .overriding("X-Content-Type-Options", "nosniff")
         .overriding("X-Frame-Options", "DENY")
         .overriding("Referrer-Policy", "no-referrer");
-    if state.config.cookie_secure {
+    if config.cookie_secure {
         security_headers = security_headers.overriding("Strict-Transport-Security", "max-age=31536000; includeSubDomains");
     }
-    let max_body = state.config.max_body_bytes;
-    let origins = Origins::new(&state.config.allowed_origins);
-    Route::new()
-        .nest("/docs", docs)
-        .at("/openapi.json", spec_json)
-        .at("/openapi.yaml", spec_yaml)
-        .nest("/", service)
-        .with(BodyLimit(max_body))
+    ep.with(BodyLimit(config.max_body_bytes))
         .with(RejectCrossSite(origins.clone()))
         .data(state)
+        // A panicking handler answers 500 like any internal error; the process keeps serving.
+        .with(CatchPanic::new().with_handler(|_| {
+            ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+        }))
         // Everything outside this line sees only responses, errors included.
         .catch_all_error(render_any_error)
         .with(Cors(origins))
         .with(NoStore)
         .with(security_headers)
+}
+
+/// Deletes dead sessions and refresh tokens every `PURGE_INTERVAL`, off the request path.
+async fn purge_on_schedule(state: AppState) {
+    let Some(every) = state.config.purge_interval.filter(|d| !d.is_zero()) else {
+        return;
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await; // the first tick is immediate; start-up is busy enough
+    loop {
+        tick.tick().await;
+        match crate::auth::sessions::purge_dead(&state.db).await {
+            Ok((sessions, tokens)) => tracing::info!(sessions, tokens, "purged dead sessions and refresh tokens"),
+            Err(e) => tracing::warn!(error = %e, "purge failed; retrying at the next interval"),
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -130,4 +162,32 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem::{Request, handler, http::StatusCode};
+
+    #[handler]
+    fn explode() -> &'static str {
+        panic!("boom")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_problem_and_the_server_keeps_serving() {
+        let mut config = Config { jwt_secret: Some(crate::config::Secret::new("x".repeat(32))), ..Config::default() };
+        config.database_url = "sqlite::memory:".into();
+        let db = db::connect(&config).await.unwrap();
+        let state = AppState::new(db, config).unwrap();
+        let ep = protect(Route::new().at("/boom", poem::get(explode)), state);
+        for _ in 0..2 {
+            let resp = ep.call(Request::builder().uri(poem::http::Uri::from_static("/boom")).finish()).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(resp.content_type(), Some(crate::error::PROBLEM_CONTENT_TYPE));
+            assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+            let body = resp.into_body().into_string().await.unwrap();
+            assert!(body.contains("internal_error") && !body.contains("boom"), "{body}");
+        }
+    }
 }

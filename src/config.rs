@@ -59,6 +59,8 @@ pub struct Config {
     pub rate_limit_redis_url: Option<String>,
     pub max_body_bytes: usize,
     pub run_migrations: bool,
+    /// How often dead sessions and refresh tokens are deleted; `None` never.
+    pub purge_interval: Option<Duration>,
 }
 
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -90,6 +92,7 @@ impl Default for Config {
             rate_limit_redis_url: None,
             max_body_bytes: 64 * 1024,
             run_migrations: true,
+            purge_interval: Some(Duration::from_secs(3600)),
         }
     }
 }
@@ -149,6 +152,10 @@ impl Config {
         c.rate_limit_redis_url = var("RATE_LIMIT_REDIS_URL");
         parse_into(&var, "MAX_BODY_BYTES", &mut c.max_body_bytes)?;
         bool_into(&var, "RUN_MIGRATIONS", &mut c.run_migrations)?;
+        if let Some(v) = var("PURGE_INTERVAL") {
+            let every = parse_duration(&v).with_context(|| format!("PURGE_INTERVAL `{v}` is not a duration"))?;
+            c.purge_interval = (!every.is_zero()).then_some(every);
+        }
         Ok(c)
     }
 

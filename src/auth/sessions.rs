@@ -372,3 +372,37 @@ fn truncate(mut s: String, max_chars: usize) -> String {
     }
     s
 }
+
+/// How long a refresh-token row outlives its expiry before it is purged (more
+/// than the JWT clock leeway, so an expired token still reads as expired).
+const PURGE_AFTER_EXPIRY: Duration = Duration::minutes(5);
+
+/// Deletes sessions that can never be used again (revoked, idle-expired or past
+/// their maximum age) and refresh tokens past their expiry. Used tokens of live
+/// sessions stay until they expire: they are what reuse detection compares against.
+pub async fn purge_dead(db: &DatabaseConnection) -> Result<(u64, u64), sea_orm::DbErr> {
+    use sea_orm::{
+        Condition,
+        sea_query::{Query, SimpleExpr},
+    };
+    let cutoff = now() - PURGE_AFTER_EXPIRY;
+    let dead = || {
+        Condition::any()
+            .add(session::Column::RevokedAt.lt(cutoff))
+            .add(session::Column::ExpiresAt.lt(cutoff))
+            .add(session::Column::MaxExpiresAt.lt(cutoff))
+    };
+    // A subquery, not a list of ids: a large backlog must not exceed parameter limits.
+    let of_dead_sessions: SimpleExpr = refresh_token::Column::SessionId.in_subquery(
+        Query::select().column(session::Column::Id).from(session::Entity).cond_where(dead()).to_owned(),
+    );
+    let txn = db.begin().await?;
+    let tokens = refresh_token::Entity::delete_many()
+        .filter(Condition::any().add(refresh_token::Column::ExpiresAt.lt(cutoff)).add(of_dead_sessions))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    let sessions = session::Entity::delete_many().filter(dead()).exec(&txn).await?.rows_affected;
+    txn.commit().await?;
+    Ok((sessions, tokens))
+}

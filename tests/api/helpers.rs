@@ -29,19 +29,33 @@ pub async fn spawn_app() -> TestApp {
 /// Starts the app on a free port with a fresh database; `tweak` edits the config first.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let (database_url, dir) = fresh_database().await;
-    spawn_on(database_url, dir.map(std::sync::Arc::new), tweak).await
+    spawn_on(database_url, dir.map(std::sync::Arc::new), tweak, pending()).await.0
 }
 
 /// A second instance of the app on the same database (as behind a load balancer).
 pub async fn spawn_instance_sharing(app: &TestApp, tweak: impl FnOnce(&mut Config)) -> TestApp {
-    spawn_on(app.database_url.clone(), app._dir.clone(), tweak).await
+    spawn_on(app.database_url.clone(), app._dir.clone(), tweak, pending()).await.0
+}
+
+/// An app that shuts down gracefully when `stop` is sent; the handle yields its exit.
+pub async fn spawn_stoppable_app(
+    tweak: impl FnOnce(&mut Config),
+) -> (TestApp, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
+    let (database_url, dir) = fresh_database().await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (app, handle) = spawn_on(database_url, dir.map(std::sync::Arc::new), tweak, async move {
+        let _ = stopped.await;
+    })
+    .await;
+    (app, stop, handle)
 }
 
 async fn spawn_on(
     database_url: String,
     dir: Option<std::sync::Arc<tempfile::TempDir>>,
     tweak: impl FnOnce(&mut Config),
-) -> TestApp {
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> (TestApp, tokio::task::JoinHandle<anyhow::Result<()>>) {
     if std::env::var_os("RUST_LOG").is_some() {
         latchkey::telemetry::init();
     }
@@ -62,8 +76,8 @@ async fn spawn_on(
     let app = Application::build(config).await.expect("app starts");
     let base = format!("http://{}", app.addr());
     let state = app.state().clone();
-    tokio::spawn(app.run_until(pending()));
-    TestApp { base, database_url, client: browser(), state, _dir: dir }
+    let handle = tokio::spawn(app.run_until(stop));
+    (TestApp { base, database_url, client: browser(), state, _dir: dir }, handle)
 }
 
 pub fn browser() -> Client {

@@ -12,6 +12,7 @@ mod audit;
 mod browser;
 mod operations;
 mod ratelimit_redis;
+mod resilience;
 mod sessions;
 mod tasks;
 mod users;

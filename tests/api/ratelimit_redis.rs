@@ -17,11 +17,13 @@ fn with_redis(url: String) -> impl FnOnce(&mut latchkey::config::Config) {
     }
 }
 
+/// A failed login from `client_ip`, for an account no other test uses (the
+/// per-account limit lives in the shared Redis too).
 async fn login_from(app: &TestApp, client_ip: &str) -> StatusCode {
     Client::new()
         .post(app.url("/api/v1/auth/login"))
         .header("X-Forwarded-For", client_ip)
-        .json(&json!({"email": "nobody@example.com", "password": PASSWORD}))
+        .json(&json!({"email": unique_email(), "password": PASSWORD}))
         .send()
         .await
         .unwrap()

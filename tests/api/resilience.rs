@@ -1,0 +1,87 @@
+//! Housekeeping and shutdown: dead rows are purged off the request path, and a
+//! stopping server finishes what it started.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use latchkey::{
+    auth::sessions::purge_dead,
+    entity::{refresh_token, session},
+};
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, sea_query::Expr};
+use serde_json::Value;
+
+use crate::helpers::*;
+
+async fn session_ids(app: &TestApp) -> Vec<uuid::Uuid> {
+    session::Entity::find().all(&app.state.db).await.unwrap().into_iter().map(|s| s.id).collect()
+}
+
+/// Moves a session's timestamps into the past, as if time had passed.
+async fn age_session(app: &TestApp, id: uuid::Uuid, column: session::Column) {
+    session::Entity::update_many()
+        .col_expr(column, Expr::value(Utc::now() - chrono::Duration::hours(1)))
+        .filter(session::Column::Id.eq(id))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn purging_removes_dead_sessions_and_tokens_but_keeps_live_ones_working() {
+    let app = spawn_app_with(|c| c.refresh_reuse_grace = Duration::ZERO).await;
+    let (email, first) = app.signed_up().await; // session A, kept alive
+    let revoked = app.another_browser();
+    revoked.login(&email, PASSWORD).await;
+    let idle = app.another_browser();
+    idle.login(&email, PASSWORD).await;
+    let all = session_ids(&app).await;
+    assert_eq!(all.len(), 3);
+
+    assert_eq!(app.refresh().await.status(), StatusCode::OK); // A's first token is now used
+    let me: Value = revoked.get("/api/v1/auth/sessions").await.json().await.unwrap();
+    let revoked_id: uuid::Uuid = me.as_array().unwrap().iter().find(|s| s["current"] == true).unwrap()["id"].as_str().unwrap().parse().unwrap();
+    revoked.logout().await;
+    age_session(&app, revoked_id, session::Column::RevokedAt).await;
+    let idle_sessions: Value = idle.get("/api/v1/auth/sessions").await.json().await.unwrap();
+    let idle_id: uuid::Uuid = idle_sessions.as_array().unwrap().iter().find(|s| s["current"] == true).unwrap()["id"].as_str().unwrap().parse().unwrap();
+    age_session(&app, idle_id, session::Column::ExpiresAt).await;
+
+    let (sessions, _tokens) = purge_dead(&app.state.db).await.unwrap();
+    assert_eq!(sessions, 2);
+    let left = session_ids(&app).await;
+    assert_eq!(left.len(), 1);
+    assert!(!left.contains(&revoked_id) && !left.contains(&idle_id));
+    let orphaned = refresh_token::Entity::find()
+        .filter(refresh_token::Column::SessionId.is_in([revoked_id, idle_id]))
+        .count(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(orphaned, 0);
+
+    // The live session still refreshes, and its used token still trips reuse detection.
+    assert_eq!(app.refresh().await.status(), StatusCode::OK);
+    assert_problem(app.refresh_with(first.refresh.as_deref().unwrap()).await, 401, "refresh_token_reused").await;
+    // The purged sessions' cookies stay dead.
+    assert_eq!(idle.refresh().await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn shutdown_finishes_an_in_flight_login_then_stops_accepting() {
+    // Cost 12 makes the login take a few hundred milliseconds.
+    let (app, stop, server) = spawn_stoppable_app(|c| c.bcrypt_cost = 12).await;
+    let (email, _) = app.signed_up().await;
+    let login = {
+        let client = reqwest::Client::new();
+        let url = app.url("/api/v1/auth/login");
+        let body = serde_json::json!({"email": email, "password": PASSWORD});
+        tokio::spawn(async move { client.post(url).json(&body).send().await.map(|r| r.status()) })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stop.send(()).unwrap();
+    assert_eq!(login.await.unwrap().unwrap(), StatusCode::OK, "the in-flight login completes");
+    let exit = tokio::time::timeout(Duration::from_secs(15), server).await.expect("server stops").unwrap();
+    assert!(exit.is_ok(), "{exit:?}");
+    assert!(reqwest::Client::new().get(app.url("/health")).send().await.is_err(), "no longer accepting");
+}
