@@ -39,6 +39,8 @@ pub struct Config {
     pub bind_addr: SocketAddr,
     pub database_url: String,
     pub database_max_connections: u32,
+    /// How long a request waits for a database connection before answering 503.
+    pub database_timeout: Duration,
     /// `None` only before [`Config::validate`] has filled in a development secret.
     pub jwt_secret: Option<Secret>,
     pub jwt_issuer: String,
@@ -74,6 +76,7 @@ impl Default for Config {
             bind_addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
             database_url: "sqlite://latchkey.db?mode=rwc".into(),
             database_max_connections: 20,
+            database_timeout: Duration::from_secs(5),
             jwt_secret: None,
             jwt_issuer: "latchkey".into(),
             jwt_audience: "latchkey".into(),
@@ -123,6 +126,7 @@ impl Config {
             c.database_url = v;
         }
         parse_into(&var, "DATABASE_MAX_CONNECTIONS", &mut c.database_max_connections)?;
+        duration_into(&var, "DATABASE_TIMEOUT", &mut c.database_timeout)?;
         c.jwt_secret = get("JWT_SECRET").filter(|s| !s.is_empty()).map(Secret);
         if let Some(v) = var("JWT_ISSUER") {
             c.jwt_issuer = v;

@@ -1,7 +1,5 @@
 //! Opening the database pool and running migrations.
 
-use std::time::Duration;
-
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, sqlx::sqlite::SqliteJournalMode};
 
@@ -9,17 +7,20 @@ use crate::config::Config;
 
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(config.database_url.clone());
+    let busy_timeout = config.database_timeout;
     options
         .max_connections(config.database_max_connections)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
+        // Bounded waits: when the database stops answering, requests fail
+        // fast with 503 instead of piling up.
+        .connect_timeout(config.database_timeout)
+        .acquire_timeout(config.database_timeout)
         // Statement text can carry emails; keep it out of the logs.
         .sqlx_logging(false)
         // WAL lets readers run beside the one writer; the busy timeout makes a
         // second writer wait for the lock instead of failing at once.
-        .map_sqlx_sqlite_opts(|o| {
+        .map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(SqliteJournalMode::Wal)
-                .busy_timeout(Duration::from_secs(5))
+                .busy_timeout(busy_timeout)
                 .foreign_keys(true)
         });
     let db = Database::connect(options)

@@ -11,6 +11,7 @@ mod auth_session;
 mod audit;
 mod browser;
 mod operations;
+mod outage;
 mod ratelimit_redis;
 mod resilience;
 mod sessions;

@@ -85,3 +85,52 @@ async fn shutdown_finishes_an_in_flight_login_then_stops_accepting() {
     assert!(exit.is_ok(), "{exit:?}");
     assert!(reqwest::Client::new().get(app.url("/health")).send().await.is_err(), "no longer accepting");
 }
+
+/// The real binary, stopped with SIGTERM in the middle of a slow login.
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_lets_the_in_flight_login_finish_and_exits_zero() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("DATABASE_URL", format!("sqlite://{}?mode=rwc", dir.path().join("sig.db").display()))
+        .env("JWT_SECRET", SECRET)
+        .env("COOKIE_SECURE", "false")
+        .env("BCRYPT_COST", "12")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the latchkey binary starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if client.get(format!("{base}/health")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "server did not come up");
+    let email = unique_email();
+    let resp = client.post(format!("{base}/api/v1/auth/register")).json(&user_body(&email)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+
+    let login = {
+        let (client, url) = (client.clone(), format!("{base}/api/v1/auth/login"));
+        let body = serde_json::json!({"email": email, "password": PASSWORD});
+        tokio::spawn(async move { client.post(url).json(&body).send().await.map(|r| r.status()) })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let killed = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    assert_eq!(login.await.unwrap().unwrap(), StatusCode::OK, "the in-flight login completes");
+    let status = tokio::task::spawn_blocking(move || server.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+}
