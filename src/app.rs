@@ -17,7 +17,7 @@ use crate::{
     config::Config,
     db,
     error::{ApiError, render_any_error},
-    middleware::{BodyLimit, NoStore},
+    middleware::{AllowOn405, BodyLimit, NoStore},
     state::AppState,
 };
 
@@ -92,12 +92,13 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = poem::Response> {
     let docs = service.swagger_ui();
     let spec_json = service.spec_endpoint();
     let spec_yaml = service.spec_endpoint_yaml();
+    let allow = AllowOn405::from_spec(&service.spec());
     let route = Route::new()
         .nest("/docs", docs)
         .at("/openapi.json", spec_json)
         .at("/openapi.yaml", spec_yaml)
         .nest("/", service);
-    protect(route, state)
+    protect(route, state).with(allow)
 }
 
 /// The middleware stack, innermost first. Separate from [`routes`] so that

@@ -66,6 +66,7 @@ proptest! {
 
     #[test]
     fn json_shaped_bodies_name_fields_or_parse(email in "\\PC{0,40}", password in any::<i64>(), extra in "[a-z]{1,8}") {
+        // A number where the password string belongs: always a 422 naming a field.
         let body = format!(r#"{{"email":{},"password":{password},"{extra}":1}}"#, serde_json::Value::String(email));
         match json_body::parse::<RegisterRequest>(body.as_bytes()) {
             Err(ApiError::Validation(fields)) => prop_assert!(!fields.is_empty()),

@@ -1,4 +1,6 @@
 //! Wire types: what SPAs send and receive. Doc comments here are the public docs.
+//! Request bodies ignore fields they do not know (as the spec allows), so a
+//! field like `role` in a registration simply has no effect.
 
 use chrono::{DateTime, Utc};
 use poem_openapi::{Object, types::MaybeUndefined};
@@ -51,7 +53,6 @@ pub struct Session {
 
 /// Register a new account.
 #[derive(Debug, Object, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Matched case-insensitively and stored lowercased.
     #[oai(validator(max_length = 254))]
@@ -66,9 +67,10 @@ pub struct RegisterRequest {
 
 /// Sign in.
 #[derive(Debug, Object, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[oai(validator(min_length = 1, max_length = 254))]
     pub email: String,
+    #[oai(validator(min_length = 1, max_length = 1024))]
     pub password: String,
 }
 
@@ -105,8 +107,8 @@ impl SessionInfo {
 
 /// Change the signed-in user's password.
 #[derive(Debug, Object, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
+    #[oai(validator(min_length = 1, max_length = 1024))]
     pub current_password: String,
     /// Same policy as at registration, and different from the current password.
     #[oai(validator(min_length = 8, max_length = 128))]
@@ -158,7 +160,6 @@ impl From<entity::task::Model> for Task {
 
 /// Create a task.
 #[derive(Debug, Object, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct NewTask {
     /// 1 to 200 characters after trimming.
     #[oai(validator(max_length = 200))]
@@ -170,7 +171,6 @@ pub struct NewTask {
 
 /// Change a task. Absent fields stay as they are; `description: null` clears it.
 #[derive(Debug, Object, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TaskUpdate {
     #[oai(validator(max_length = 200))]
     #[serde(default)]
@@ -184,14 +184,12 @@ pub struct TaskUpdate {
 
 /// Mark a task done or not done.
 #[derive(Debug, Object, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TaskCompletion {
     pub completed: bool,
 }
 
 /// Change a user's profile (admin). Absent fields stay as they are.
 #[derive(Debug, Object, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct UserUpdate {
     /// `null` or blank clears the name.
     #[oai(validator(max_length = 200))]
@@ -204,7 +202,6 @@ pub struct UserUpdate {
 
 /// Set a user's role (admin).
 #[derive(Debug, Object, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RoleChange {
     pub role: Role,
 }

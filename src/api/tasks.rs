@@ -86,8 +86,10 @@ impl TasksApi {
         /// Only completed (`true`) or open (`false`) tasks.
         completed: Query<Option<bool>>,
         /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
         /// Tasks to skip (default 0).
+        #[oai(validator(minimum(value = "0")))]
         offset: Query<Option<i64>>,
     ) -> Result<TaskList, ApiError> {
         let page = Page::parse(limit.0, offset.0)?;

@@ -94,8 +94,10 @@ impl UsersApi {
         state: Data<&AppState>,
         current: CurrentUser,
         /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
         /// Users to skip (default 0).
+        #[oai(validator(minimum(value = "0")))]
         offset: Query<Option<i64>>,
     ) -> Result<UserList, ApiError> {
         current.require_role(MIN_ROLE)?;

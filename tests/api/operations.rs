@@ -54,5 +54,8 @@ async fn unknown_routes_and_methods_are_problem_documents_with_security_headers(
     }
     assert_problem(resp, 404, "not_found").await;
     let resp = app.client.delete(app.url("/api/v1/auth/me")).send().await.unwrap();
+    assert_eq!(resp.headers()["allow"], "GET");
     assert_problem(resp, 405, "method_not_allowed").await;
+    let resp = app.client.patch(app.url("/api/v1/tasks/7")).send().await.unwrap();
+    assert_eq!(resp.headers()["allow"], "DELETE, GET, PUT");
 }

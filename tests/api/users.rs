@@ -116,7 +116,7 @@ async fn patch_changes_only_the_fields_sent() {
     assert_eq!((renamed["full_name"].as_str(), renamed["is_active"].as_bool()), (Some("Grace"), Some(true)));
     let cleared: Value = admin.send_json(Method::PATCH, &path, &json!({"full_name": null})).await.json().await.unwrap();
     assert_eq!(cleared["full_name"], Value::Null);
-    for (body, field) in [(json!({"is_active": null}), "is_active"), (json!({"role": "admin"}), "role"), (json!({"full_name": "x".repeat(201)}), "full_name")] {
+    for (body, field) in [(json!({"is_active": null}), "is_active"), (json!({"full_name": "x".repeat(201)}), "full_name")] {
         let resp = admin.send_json(Method::PATCH, &path, &body).await;
         assert_eq!(error_fields(&assert_problem(resp, 422, "validation_failed").await), [field]);
     }
