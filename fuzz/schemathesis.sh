@@ -29,11 +29,20 @@ curl -sf -c "$JAR" -H 'content-type: application/json' \
 TOKEN=$(awk '$6 == "access_token" {print $7}' "$JAR")
 
 # Sign-out operations would end the fuzzer's own session half-way through.
+# Two checks are off, on purpose:
+# - ignored_auth: with -H the bearer token rides along on the requests it
+#   sends with broken credentials, so they are still authenticated
+#   (tests/api/auth_session.rs covers missing and forged tokens);
+# - positive_data_acceptance: the email syntax, the password policy and the
+#   zxcvbn check are rules no JSON Schema states; their 422s are by design.
+# The coverage phase is skipped: it crashes inside hypothesis on this schema.
 schemathesis run openapi.yaml --url "$BASE" \
   -H "Authorization: Bearer $TOKEN" \
   --checks all \
+  --exclude-checks ignored_auth,positive_data_acceptance \
+  --phases examples,fuzzing,stateful \
   --exclude-path-regex '/(logout|logout-all|password)$' \
-  --max-examples "${MAX_EXAMPLES:-25}" \
+  --max-examples "${MAX_EXAMPLES:-100}" \
   --workers 2 \
   --request-timeout 10 \
   --seed 1 \

@@ -77,7 +77,7 @@ impl<'a> Entry<'a> {
             event: Set(self.event.as_str().to_owned()),
             user_id: Set(self.user_id),
             actor_id: Set(self.actor_id),
-            ip: Set(self.client.ip.clone()),
+            ip: Set(self.client.ip.map(|ip| ip.to_string())),
             user_agent: Set(self.client.user_agent.clone()),
             detail: Set(self.detail),
         }

@@ -82,7 +82,7 @@ impl AuthApi {
         body: JsonBody<RegisterRequest>,
     ) -> Result<Response<Registered>, ApiError> {
         let client = client_info(req, &state);
-        state.limiters.check(Limit::Register, req_ip(req, &state)).await?;
+        state.limiters.check(Limit::Register, client.ip).await?;
         let body = body.0;
         let mut errors = Vec::new();
         let email = Email::parse(&body.email).map_err(|e| errors.push(e)).ok();
@@ -138,7 +138,7 @@ impl AuthApi {
         body: JsonBody<LoginRequest>,
     ) -> Result<Response<SignedIn>, ApiError> {
         let client = client_info(req, &state);
-        state.limiters.check(Limit::Login, req_ip(req, &state)).await?;
+        state.limiters.check(Limit::Login, client.ip).await?;
         let body = body.0;
         let mut errors = Vec::new();
         if body.email.trim().is_empty() {
@@ -195,7 +195,7 @@ impl AuthApi {
     #[oai(path = "/refresh", method = "post")]
     async fn refresh(&self, state: Data<&AppState>, req: &Request) -> Result<Response<SignedIn>, ApiError> {
         let client = client_info(req, &state);
-        state.limiters.check(Limit::Refresh, req_ip(req, &state)).await?;
+        state.limiters.check(Limit::Refresh, client.ip).await?;
         let presented = cookies::read(req, cookies::REFRESH_COOKIE);
         let (issued, user) = sessions::rotate(&state, presented.as_deref(), &client).await?;
         Ok(with_session_cookies(SignedIn::Ok(Json(session_body(user, &issued))), &issued, &state))
@@ -293,7 +293,7 @@ impl AuthApi {
         body: JsonBody<ChangePasswordRequest>,
     ) -> Result<NoContent, ApiError> {
         let client = client_info(req, &state);
-        state.limiters.check(Limit::Login, req_ip(req, &state)).await?;
+        state.limiters.check(Limit::Login, client.ip).await?;
         let body = body.0;
         let words = personal_words(&current.user.email, current.user.full_name.as_deref());
         let personal: Vec<&str> = words.iter().map(String::as_str).collect();
@@ -327,10 +327,6 @@ impl AuthApi {
 
 pub fn client_info(req: &Request, state: &AppState) -> ClientInfo {
     ClientInfo::from_request(req, &state.config.trusted_proxies)
-}
-
-fn req_ip(req: &Request, state: &AppState) -> Option<std::net::IpAddr> {
-    crate::auth::client_ip::client_ip(req, &state.config.trusted_proxies)
 }
 
 fn session_body(user: user::Model, issued: &IssuedTokens) -> Session {

@@ -22,14 +22,14 @@ use crate::{
 /// Where a request comes from: shown in the session list and the audit trail.
 #[derive(Clone, Debug, Default)]
 pub struct ClientInfo {
-    pub ip: Option<String>,
+    pub ip: Option<std::net::IpAddr>,
     pub user_agent: Option<String>,
 }
 
 impl ClientInfo {
     pub fn from_request(req: &poem::Request, trusted_proxies: &[ipnet::IpNet]) -> Self {
         Self {
-            ip: crate::auth::client_ip::client_ip(req, trusted_proxies).map(|ip| ip.to_string()),
+            ip: crate::auth::client_ip::client_ip(req, trusted_proxies),
             user_agent: req
                 .headers()
                 .get(poem::http::header::USER_AGENT)
@@ -78,7 +78,7 @@ pub async fn start(
         max_expires_at: Set(max_expires_at),
         revoked_at: Set(None),
         user_agent: Set(client.user_agent.clone()),
-        ip: Set(client.ip.clone()),
+        ip: Set(client.ip.map(|ip| ip.to_string())),
     }
     .insert(txn)
     .await?;
