@@ -17,7 +17,7 @@ use crate::{
     config::Config,
     db,
     error::{ApiError, render_any_error},
-    middleware::{AllowOn405, BodyLimit, NoStore},
+    middleware::{AllowOn405, Backpressure, BodyLimit, NoStore},
     state::AppState,
 };
 
@@ -77,6 +77,8 @@ impl Application {
         tracing::info!(addr = %self.addr, "serving; API docs at /docs");
         let db = self.state.db.clone();
         let result = Server::new_with_acceptor(self.acceptor)
+            // Keep-alive connections that send nothing are closed, not held forever.
+            .idle_timeout(Duration::from_secs(60))
             .run_with_graceful_shutdown(routes(self.state), stop, Some(SHUTDOWN_GRACE))
             .await;
         pruner.abort();
@@ -114,6 +116,7 @@ pub fn protect(ep: impl Endpoint + 'static, state: AppState) -> impl Endpoint<Ou
         security_headers = security_headers.overriding("Strict-Transport-Security", "max-age=31536000; includeSubDomains");
     }
     ep.with(BodyLimit(config.max_body_bytes))
+        .with(Backpressure { timeout: config.request_timeout, max_in_flight: config.max_in_flight })
         .with(RejectCrossSite(origins.clone()))
         .data(state)
         // A panicking handler answers 500 like any internal error; the process keeps serving.

@@ -60,6 +60,10 @@ pub struct Config {
     /// Share rate limits between instances through this Redis.
     pub rate_limit_redis_url: Option<String>,
     pub max_body_bytes: usize,
+    /// Longest a request may take, body included, before it answers 503.
+    pub request_timeout: Duration,
+    /// Requests handled at once; more are answered 503 at once.
+    pub max_in_flight: usize,
     pub run_migrations: bool,
     /// How often dead sessions and refresh tokens are deleted; `None` never.
     pub purge_interval: Option<Duration>,
@@ -94,6 +98,8 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             rate_limit_redis_url: None,
             max_body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            max_in_flight: 1024,
             run_migrations: true,
             purge_interval: Some(Duration::from_secs(3600)),
         }
@@ -155,6 +161,8 @@ impl Config {
         }
         c.rate_limit_redis_url = var("RATE_LIMIT_REDIS_URL");
         parse_into(&var, "MAX_BODY_BYTES", &mut c.max_body_bytes)?;
+        duration_into(&var, "REQUEST_TIMEOUT", &mut c.request_timeout)?;
+        parse_into(&var, "MAX_IN_FLIGHT", &mut c.max_in_flight)?;
         bool_into(&var, "RUN_MIGRATIONS", &mut c.run_migrations)?;
         if let Some(v) = var("PURGE_INTERVAL") {
             let every = parse_duration(&v).with_context(|| format!("PURGE_INTERVAL `{v}` is not a duration"))?;

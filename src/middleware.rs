@@ -121,3 +121,47 @@ impl<E: Endpoint> Endpoint for AllowOn405Endpoint<E> {
         Ok(response)
     }
 }
+
+/// Backstops for slow or stuck requests and floods: a request (including
+/// reading its body) gets at most `timeout`, and at most `max_in_flight`
+/// requests run at once; past either, the answer is 503 `server_busy` with
+/// `Retry-After`, never an unbounded queue.
+pub struct Backpressure {
+    pub timeout: std::time::Duration,
+    pub max_in_flight: usize,
+}
+
+impl<E: Endpoint> Middleware<E> for Backpressure {
+    type Output = BackpressureEndpoint<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        BackpressureEndpoint {
+            inner: ep,
+            timeout: self.timeout,
+            slots: Arc::new(tokio::sync::Semaphore::new(self.max_in_flight.max(1))),
+        }
+    }
+}
+
+pub struct BackpressureEndpoint<E> {
+    inner: E,
+    timeout: std::time::Duration,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl<E: Endpoint> Endpoint for BackpressureEndpoint<E> {
+    type Output = E::Output;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        let Ok(_slot) = self.slots.try_acquire() else {
+            return Err(crate::error::ApiError::Busy.into());
+        };
+        match tokio::time::timeout(self.timeout, self.inner.call(req)).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(timeout = ?self.timeout, "request timed out");
+                Err(crate::error::ApiError::Busy.into())
+            }
+        }
+    }
+}

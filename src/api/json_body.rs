@@ -87,10 +87,6 @@ fn describe(path: &str, message: &str) -> FieldError {
     if let Some(field) = message.strip_prefix("missing field").and_then(|_| named(message)) {
         return FieldError::new(field, "is required");
     }
-    if message.starts_with("unknown field") {
-        // The path already ends at the unknown field.
-        return FieldError::new(path, "is not a known field");
-    }
     if message.starts_with("invalid type") {
         // "invalid type: integer `5`, expected a string": keep only what was expected.
         let expected = message.rsplit_once("expected ").map(|(_, e)| e).unwrap_or("another type");

@@ -134,3 +134,33 @@ async fn sigterm_lets_the_in_flight_login_finish_and_exits_zero() {
     let status = tokio::task::spawn_blocking(move || server.wait()).await.unwrap().unwrap();
     assert!(status.success(), "exit status {status:?}");
 }
+
+#[tokio::test]
+async fn a_request_over_the_time_limit_or_the_in_flight_cap_gets_503_not_a_hang() {
+    // A registration at bcrypt cost 13 takes far longer than a 200 ms request budget.
+    let slow = spawn_app_with(|c| {
+        c.request_timeout = Duration::from_millis(200);
+        c.bcrypt_cost = 13;
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let resp = slow.register(&user_body(&unique_email())).await;
+    assert!(started.elapsed() < Duration::from_secs(3), "answered promptly");
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_problem(resp, 503, "server_busy").await;
+
+    let capped = spawn_app_with(|c| {
+        c.max_in_flight = 1;
+        c.bcrypt_cost = 12;
+    })
+    .await;
+    let first = {
+        let (client, url) = (capped.client.clone(), capped.url("/api/v1/auth/register"));
+        let body = user_body(&unique_email());
+        tokio::spawn(async move { client.post(url).json(&body).send().await.unwrap().status() })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_problem(capped.get("/health").await, 503, "server_busy").await;
+    assert_eq!(first.await.unwrap(), StatusCode::CREATED);
+    assert_eq!(capped.get("/health").await.status(), StatusCode::OK);
+}
