@@ -41,6 +41,8 @@ pub struct Config {
     pub database_max_connections: u32,
     /// How long a request waits for a database connection before answering 503.
     pub database_timeout: Duration,
+    /// Longest a single SQL statement may run (PostgreSQL `statement_timeout`).
+    pub database_statement_timeout: Duration,
     /// `None` only before [`Config::validate`] has filled in a development secret.
     pub jwt_secret: Option<Secret>,
     pub jwt_issuer: String,
@@ -81,6 +83,7 @@ impl Default for Config {
             database_url: "sqlite://latchkey.db?mode=rwc".into(),
             database_max_connections: 20,
             database_timeout: Duration::from_secs(5),
+            database_statement_timeout: Duration::from_secs(10),
             jwt_secret: None,
             jwt_issuer: "latchkey".into(),
             jwt_audience: "latchkey".into(),
@@ -133,6 +136,7 @@ impl Config {
         }
         parse_into(&var, "DATABASE_MAX_CONNECTIONS", &mut c.database_max_connections)?;
         duration_into(&var, "DATABASE_TIMEOUT", &mut c.database_timeout)?;
+        duration_into(&var, "DATABASE_STATEMENT_TIMEOUT", &mut c.database_statement_timeout)?;
         c.jwt_secret = get("JWT_SECRET").filter(|s| !s.is_empty()).map(Secret);
         if let Some(v) = var("JWT_ISSUER") {
             c.jwt_issuer = v;

@@ -8,6 +8,7 @@ use crate::config::Config;
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(config.database_url.clone());
     let busy_timeout = config.database_timeout;
+    let statement_timeout = format!("{}ms", config.database_statement_timeout.as_millis());
     options
         .max_connections(config.database_max_connections)
         // Bounded waits: when the database stops answering, requests fail
@@ -18,6 +19,10 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
         .sqlx_logging(false)
         // WAL lets readers run beside the one writer; the busy timeout makes a
         // second writer wait for the lock instead of failing at once.
+        // A stuck statement is cancelled by the server instead of holding a
+        // connection (and the request) forever. (MySQL has no portable
+        // equivalent; REQUEST_TIMEOUT bounds the request there.)
+        .map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", statement_timeout.clone())]))
         .map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(busy_timeout)

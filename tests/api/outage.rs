@@ -66,3 +66,16 @@ async fn a_database_outage_gives_fast_503s_and_recovers_without_a_restart() {
     assert_eq!(app.get("/health/ready").await.status(), StatusCode::OK);
     eprintln!("outage: first 503 after {first_503:?}; first 200 after {recovered:?} of the database's return");
 }
+
+#[tokio::test]
+async fn a_runaway_statement_is_cancelled_by_the_statement_timeout() {
+    if !std::env::var("TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres")) {
+        eprintln!("skipped: needs TEST_DATABASE_URL=postgres://…");
+        return;
+    }
+    let app = spawn_app_with(|c| c.database_statement_timeout = Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let result = app.state.db.execute_unprepared("SELECT pg_sleep(5)").await;
+    assert!(result.is_err(), "pg_sleep(5) should have been cancelled");
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+}
