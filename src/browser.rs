@@ -47,7 +47,8 @@ pub fn is_forged(req: &Request, origins: &Origins) -> bool {
         return false;
     }
     let origin = header_str(req, header::ORIGIN);
-    let host = header_str(req, header::HOST);
+    // HTTP/2 carries the authority in the URI, not in a Host header.
+    let host = header_str(req, header::HOST).or_else(|| req.uri().authority().map(|a| a.as_str()));
     let origin_ok = origin.map(|o| is_same_origin(o, host) || origins.allows(o));
     let fetch_site = header_str(req, "sec-fetch-site");
     match origin_ok {

@@ -137,9 +137,18 @@ pub fn parse_full_name(raw: Option<&str>) -> Result<Option<String>, FieldError> 
     Ok(Some(name.to_owned()))
 }
 
+/// Control characters other than line breaks and tabs: never meaningful in
+/// text fields, and PostgreSQL refuses NUL outright.
+fn has_stray_control(text: &str) -> bool {
+    text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+}
+
 /// A task title: trimmed, 1 to 200 characters.
 pub fn parse_task_title(raw: &str) -> Result<String, FieldError> {
     let title = raw.trim();
+    if has_stray_control(title) {
+        return Err(FieldError::new("title", "must not contain control characters"));
+    }
     match title.chars().count() {
         0 => Err(FieldError::new("title", "must not be empty")),
         n if n > 200 => Err(FieldError::new("title", "must be at most 200 characters")),
@@ -154,6 +163,9 @@ pub fn parse_task_description(raw: Option<&str>) -> Result<Option<String>, Field
     };
     if text.chars().count() > 1000 {
         return Err(FieldError::new("description", "must be at most 1000 characters"));
+    }
+    if has_stray_control(text) {
+        return Err(FieldError::new("description", "must not contain control characters"));
     }
     Ok(Some(text.to_owned()))
 }
@@ -217,6 +229,9 @@ mod tests {
         assert!(parse_task_description(Some(&"🦀".repeat(1000))).is_ok());
         assert!(parse_task_description(Some(&"🦀".repeat(1001))).is_err());
         assert_eq!(parse_task_description(Some("  ")).unwrap(), None);
+        assert!(parse_task_title("a\u{0}b").is_err());
+        assert!(parse_task_description(Some("line\nbreak\ttab")).is_ok());
+        assert!(parse_task_description(Some("bell\u{7}")).is_err());
     }
 
     #[test]

@@ -237,6 +237,10 @@ impl ApiError {
 
 impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> Self {
+        // The row was deleted between our read and our write.
+        if matches!(err, DbErr::RecordNotUpdated) {
+            return ApiError::NotFound;
+        }
         if is_connection_error(&err) {
             ApiError::Unavailable(err)
         } else {
@@ -261,6 +265,7 @@ pub fn is_connection_error(err: &DbErr) -> bool {
                 "deadlock",
                 "could not serialize",
                 "lock wait timeout",
+                "statement timeout",
             ]
                 .iter()
                 .any(|needle| text.contains(needle))

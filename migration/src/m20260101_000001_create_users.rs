@@ -6,6 +6,12 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let mut email = string_len_uniq(Users::Email, 254);
+        if manager.get_database_backend() == sea_orm_migration::sea_orm::DbBackend::MySql {
+            // MySQL's default collation would call `jose@…` and `josé@…` one
+            // address; the app normalizes case itself and wants exact matches.
+            email.extra("COLLATE utf8mb4_bin");
+        }
         manager
             .create_table(
                 Table::create()
@@ -14,7 +20,7 @@ impl MigrationTrait for Migration {
                     .col(pk_uuid(Users::Id))
                     // Stored already normalized (trimmed, lowercased), so this
                     // unique index is what makes registration race-free.
-                    .col(string_len_uniq(Users::Email, 254))
+                    .col(email)
                     .col(string_len(Users::PasswordHash, 60))
                     .col(string_len_null(Users::FullName, 200))
                     .col(string_len(Users::Role, 16))

@@ -302,7 +302,10 @@ impl AuthApi {
         if body.current_password.is_empty() {
             return Err(ApiError::field("current_password", "must not be empty"));
         }
+        // Someone holding a stolen session must not get unlimited guesses either.
+        state.limiters.check_account(&current.user.email).await?;
         if !state.passwords.verify(&body.current_password, Some(&current.user.password_hash)).await? {
+            state.limiters.record_failure(&current.user.email).await;
             return Err(ApiError::InvalidCredentials);
         }
         if body.new_password == body.current_password {

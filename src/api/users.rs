@@ -10,7 +10,7 @@ use poem_openapi::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
+    TransactionTrait, sea_query::Query as Sql,
 };
 use uuid::Uuid;
 
@@ -220,15 +220,15 @@ impl UsersApi {
         // Explicit deletes in one transaction, not only ON DELETE CASCADE: the
         // outcome must not depend on a backend's foreign-key settings.
         let txn = state.db.begin().await?;
-        let session_ids = session::Entity::find()
-            .select_only()
+        // A subquery, not a list of ids: a user with very many sessions must
+        // not exceed the database's parameter limit.
+        let sessions_of_user = Sql::select()
             .column(session::Column::Id)
-            .filter(session::Column::UserId.eq(target.id))
-            .into_tuple::<Uuid>()
-            .all(&txn)
-            .await?;
+            .from(session::Entity)
+            .and_where(session::Column::UserId.eq(target.id))
+            .to_owned();
         refresh_token::Entity::delete_many()
-            .filter(refresh_token::Column::SessionId.is_in(session_ids))
+            .filter(refresh_token::Column::SessionId.in_subquery(sessions_of_user))
             .exec(&txn)
             .await?;
         session::Entity::delete_many().filter(session::Column::UserId.eq(target.id)).exec(&txn).await?;

@@ -19,7 +19,7 @@ use std::{
 use dashmap::DashMap;
 use governor::{
     Quota, RateLimiter,
-    middleware::NoOpMiddleware,
+    middleware::{NoOpMiddleware, StateInformationMiddleware},
     clock::{Clock, DefaultClock, Reference},
     state::keyed::DashMapStateStore,
 };
@@ -50,7 +50,7 @@ pub struct LocalLimiters<C: Clock = DefaultClock> {
     login: Keyed<IpAddr, C>,
     register: Keyed<IpAddr, C>,
     refresh: Keyed<IpAddr, C>,
-    failed_logins: Keyed<String, C>,
+    failed_logins: RateLimiter<String, DashMapStateStore<String>, C, StateInformationMiddleware>,
     /// Accounts whose failure budget is spent, until when. Checked before any
     /// bcrypt work, without spending anything.
     locked_accounts: DashMap<String, C::Instant>,
@@ -79,7 +79,8 @@ impl<C: Clock + Clone> LocalLimiters<C> {
             login: RateLimiter::dashmap_with_clock(per_minute(config.login_rate_per_minute), clock.clone()),
             register: RateLimiter::dashmap_with_clock(per_minute(config.register_rate_per_minute), clock.clone()),
             refresh: RateLimiter::dashmap_with_clock(per_minute(config.refresh_rate_per_minute), clock.clone()),
-            failed_logins: RateLimiter::dashmap_with_clock(account_quota, clock.clone()),
+            failed_logins: RateLimiter::dashmap_with_clock(account_quota, clock.clone())
+                .with_middleware::<StateInformationMiddleware>(),
             locked_accounts: DashMap::new(),
             clock,
         }
@@ -111,13 +112,16 @@ impl<C: Clock + Clone> LocalLimiters<C> {
         Ok(())
     }
 
-    /// Records a failed login for `account`.
+    /// Records a failed login for `account`; the failure that spends the last
+    /// cell locks the account until the next one refills.
     pub fn record_failure(&self, account: &str) {
         let key = account.to_owned();
-        if let Err(not_until) = self.failed_logins.check_key(&key) {
-            let now = self.clock.now();
-            let wait = not_until.wait_time_from(now);
-            self.locked_accounts.insert(key, now + wait.into());
+        let spent = match self.failed_logins.check_key(&key) {
+            Ok(snapshot) => snapshot.remaining_burst_capacity() == 0,
+            Err(_) => true,
+        };
+        if spent {
+            self.locked_accounts.insert(key, self.clock.now() + ACCOUNT_REFILL.into());
         }
     }
 
@@ -303,14 +307,15 @@ mod tests {
             l.check_account("victim@example.com").unwrap();
             l.record_failure("victim@example.com");
         }
-        l.check_account("victim@example.com").unwrap();
-        l.record_failure("victim@example.com");
         match l.check_account("victim@example.com") {
             Err(ApiError::RateLimited { retry_after_secs }) => assert!(retry_after_secs <= 60),
             other => panic!("expected 429, got {other:?}"),
         }
         l.check_account("other@example.com").unwrap();
+        // After a refill: exactly one more guess, then locked again.
         clock.advance(ACCOUNT_REFILL);
         l.check_account("victim@example.com").unwrap();
+        l.record_failure("victim@example.com");
+        assert!(l.check_account("victim@example.com").is_err());
     }
 }

@@ -114,6 +114,8 @@ async fn titles_and_descriptions_are_validated_in_characters() {
         (json!({"title": ""}), "title"),
         (json!({"title": "ж".repeat(201)}), "title"),
         (json!({"title": "ok", "description": "🦀".repeat(1001)}), "description"),
+        (json!({"title": "nul\u{0}byte"}), "title"),
+        (json!({"title": "ok", "description": "nul\u{0}byte"}), "description"),
         (json!({"description": "no title"}), "title"),
         (json!({"title": 5}), "title"),
     ] {
