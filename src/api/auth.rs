@@ -175,9 +175,19 @@ impl AuthApi {
             return Err(ApiError::AccountDisabled);
         }
 
+        // After a BCRYPT_COST change, old hashes would make logins on old
+        // accounts measurably faster or slower: upgrade them as they log in.
+        let new_hash = if state.passwords.needs_rehash(&user.password_hash) {
+            Some(state.passwords.hash(&body.password).await?)
+        } else {
+            None
+        };
         let txn = state.db.begin().await?;
         let mut active: user::ActiveModel = user.into();
         active.last_login_at = Set(Some(now()));
+        if let Some(hash) = new_hash {
+            active.password_hash = Set(hash);
+        }
         let user = active.update(&txn).await?;
         let issued = sessions::start(&state, &txn, user.id, &client).await?;
         Entry::new(Event::LoginSucceeded, user.id, &client).record(&txn).await?;

@@ -9,8 +9,9 @@ use poem_openapi::{
     types::MaybeUndefined,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait, sea_query::Query as Sql,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Iterable, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
+    sea_query::{Expr, Query as Sql},
 };
 use uuid::Uuid;
 
@@ -77,6 +78,24 @@ pub fn check_manage(actor: &user::Model, target: &user::Model) -> Result<(), Api
 pub fn check_grant(actor: &user::Model, role: Role) -> Result<(), ApiError> {
     if role >= actor.role {
         return Err(ApiError::Forbidden("You can only grant roles below your own."));
+    }
+    Ok(())
+}
+
+/// Re-checks, inside the write transaction, that the target is still below the
+/// actor's role, and takes the row's write lock: a concurrent promotion of the
+/// target cannot slip between our check and our change.
+async fn claim_manageable(txn: &impl ConnectionTrait, actor: &user::Model, target: Uuid) -> Result<(), ApiError> {
+    let below: Vec<Role> = Role::iter().filter(|r| *r < actor.role).collect();
+    let claimed = user::Entity::update_many()
+        .col_expr(user::Column::UpdatedAt, Expr::value(now()))
+        .filter(user::Column::Id.eq(target))
+        .filter(user::Column::Role.is_in(below))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    if claimed == 0 {
+        return Err(ApiError::Forbidden("You can only manage users below your own role."));
     }
     Ok(())
 }
@@ -150,6 +169,7 @@ impl UsersApi {
         let client = client_info(req, &state);
         let was_active = target.is_active;
         let txn = state.db.begin().await?;
+        claim_manageable(&txn, &current.user, target.id).await?;
         let mut active: user::ActiveModel = target.into();
         if let Some(name) = full_name {
             active.full_name = Set(name);
@@ -191,6 +211,7 @@ impl UsersApi {
         let client = client_info(req, &state);
         let before = target.role;
         let txn = state.db.begin().await?;
+        claim_manageable(&txn, &current.user, target.id).await?;
         let mut active: user::ActiveModel = target.into();
         active.role = Set(role);
         active.updated_at = Set(now());
@@ -220,6 +241,7 @@ impl UsersApi {
         // Explicit deletes in one transaction, not only ON DELETE CASCADE: the
         // outcome must not depend on a backend's foreign-key settings.
         let txn = state.db.begin().await?;
+        claim_manageable(&txn, &current.user, target.id).await?;
         // A subquery, not a list of ids: a user with very many sessions must
         // not exceed the database's parameter limit.
         let sessions_of_user = Sql::select()

@@ -60,6 +60,14 @@ impl PasswordHasher {
     }
 }
 
+impl PasswordHasher {
+    /// True when `hash` was made at another cost than the configured one, so
+    /// a successful login should store a fresh hash (and timing stays uniform).
+    pub fn needs_rehash(&self, hash: &str) -> bool {
+        hash.split('$').nth(2).and_then(|c| c.parse::<u32>().ok()) != Some(self.cost)
+    }
+}
+
 fn prehash(password: &str) -> String {
     hex::encode(Sha256::digest(password.as_bytes()))
 }
@@ -99,5 +107,7 @@ mod tests {
         let hasher = PasswordHasher::new(5).unwrap();
         let hash = hasher.hash("Correct1Horse").await.unwrap();
         assert!(hash.starts_with("$2b$05$"), "{hash}");
+        assert!(!hasher.needs_rehash(&hash));
+        assert!(PasswordHasher::new(4).unwrap().needs_rehash(&hash));
     }
 }

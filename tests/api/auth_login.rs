@@ -144,3 +144,14 @@ async fn failed_logins_spread_over_many_addresses_still_slow_one_account() {
     let resp = client.post(app.url("/api/v1/auth/login")).json(&json!({"email": other, "password": PASSWORD})).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_login_after_a_bcrypt_cost_change_upgrades_the_stored_hash() {
+    let app = spawn_app().await; // cost 4
+    let (email, _) = app.signed_up().await;
+    let stronger = spawn_instance_sharing(&app, |c| c.bcrypt_cost = 5).await;
+    assert_eq!(stronger.login(&email, PASSWORD).await.status(), StatusCode::OK);
+    let stored = user::Entity::find().filter(user::Column::Email.eq(&email)).one(&app.state.db).await.unwrap().unwrap();
+    assert!(stored.password_hash.starts_with("$2b$05$"), "hash was not upgraded");
+    assert_eq!(stronger.another_browser().login(&email, PASSWORD).await.status(), StatusCode::OK);
+}
