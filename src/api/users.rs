@@ -60,6 +60,8 @@ pub enum UserDeleted {
     NoContent,
 }
 
+const BELOW_YOUR_ROLE: &str = "You can only manage users below your own role.";
+
 /// The user administration API is for `admin` and above.
 const MIN_ROLE: Role = Role::Admin;
 
@@ -69,7 +71,7 @@ pub fn check_manage(actor: &user::Model, target: &user::Model) -> Result<(), Api
         return Err(ApiError::Forbidden("You cannot change your own account here."));
     }
     if target.role >= actor.role {
-        return Err(ApiError::Forbidden("You can only manage users below your own role."));
+        return Err(ApiError::Forbidden(BELOW_YOUR_ROLE));
     }
     Ok(())
 }
@@ -95,7 +97,7 @@ async fn claim_manageable(txn: &impl ConnectionTrait, actor: &user::Model, targe
         .await?
         .rows_affected;
     if claimed == 0 {
-        return Err(ApiError::Forbidden("You can only manage users below your own role."));
+        return Err(ApiError::Forbidden(BELOW_YOUR_ROLE));
     }
     Ok(())
 }

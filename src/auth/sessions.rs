@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     Set, TransactionTrait, sea_query::Expr,
 };
 use uuid::Uuid;
@@ -256,39 +256,36 @@ pub async fn authenticate(state: &AppState, claims: &Claims) -> Result<(user::Mo
     }
 }
 
-/// Revokes one session; its refresh tokens stop working and so do its access tokens.
-pub async fn revoke(db: &impl ConnectionTrait, session_id: Uuid) -> Result<bool, ApiError> {
+/// The one way sessions get revoked: every live session matching `which` is
+/// marked revoked now. Returns how many were.
+async fn revoke_where(db: &impl ConnectionTrait, which: Condition) -> Result<u64, ApiError> {
     let result = session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::value(now()))
-        .filter(session::Column::Id.eq(session_id))
+        .filter(which)
         .filter(session::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
-    Ok(result.rows_affected > 0)
+    Ok(result.rows_affected)
+}
+
+/// Revokes one session; its refresh tokens stop working and so do its access tokens.
+pub async fn revoke(db: &impl ConnectionTrait, session_id: Uuid) -> Result<bool, ApiError> {
+    Ok(revoke_where(db, Condition::all().add(session::Column::Id.eq(session_id))).await? > 0)
 }
 
 /// Revokes one of the user's own live sessions; `false` when there is none by that id.
 pub async fn revoke_own(db: &impl ConnectionTrait, user_id: Uuid, session_id: Uuid) -> Result<bool, ApiError> {
-    let result = session::Entity::update_many()
-        .col_expr(session::Column::RevokedAt, Expr::value(now()))
-        .filter(session::Column::Id.eq(session_id))
-        .filter(session::Column::UserId.eq(user_id))
-        .filter(session::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected > 0)
+    let which = Condition::all().add(session::Column::Id.eq(session_id)).add(session::Column::UserId.eq(user_id));
+    Ok(revoke_where(db, which).await? > 0)
 }
 
 /// Revokes every live session of a user, except `keep` if given.
 pub async fn revoke_all(db: &impl ConnectionTrait, user_id: Uuid, keep: Option<Uuid>) -> Result<u64, ApiError> {
-    let mut query = session::Entity::update_many()
-        .col_expr(session::Column::RevokedAt, Expr::value(now()))
-        .filter(session::Column::UserId.eq(user_id))
-        .filter(session::Column::RevokedAt.is_null());
+    let mut which = Condition::all().add(session::Column::UserId.eq(user_id));
     if let Some(keep) = keep {
-        query = query.filter(session::Column::Id.ne(keep));
+        which = which.add(session::Column::Id.ne(keep));
     }
-    Ok(query.exec(db).await?.rows_affected)
+    revoke_where(db, which).await
 }
 
 /// Revokes the session a token names, if the token is genuine (expired is fine:
@@ -303,15 +300,7 @@ pub async fn logout_by_token(
         return Ok(());
     };
     let txn = state.db.begin().await?;
-    let revoked = session::Entity::update_many()
-        .col_expr(session::Column::RevokedAt, Expr::value(now()))
-        .filter(session::Column::Id.eq(claims.sid))
-        .filter(session::Column::UserId.eq(claims.sub))
-        .filter(session::Column::RevokedAt.is_null())
-        .exec(&txn)
-        .await?
-        .rows_affected
-        > 0;
+    let revoked = revoke_own(&txn, claims.sub, claims.sid).await?;
     if revoked {
         Entry::new(Event::Logout, claims.sub, client).record(&txn).await?;
     }
@@ -381,10 +370,7 @@ const PURGE_AFTER_EXPIRY: Duration = Duration::minutes(5);
 /// their maximum age) and refresh tokens past their expiry. Used tokens of live
 /// sessions stay until they expire: they are what reuse detection compares against.
 pub async fn purge_dead(db: &DatabaseConnection) -> Result<(u64, u64), sea_orm::DbErr> {
-    use sea_orm::{
-        Condition,
-        sea_query::{Query, SimpleExpr},
-    };
+    use sea_orm::sea_query::{Query, SimpleExpr};
     let cutoff = now() - PURGE_AFTER_EXPIRY;
     let dead = || {
         Condition::any()
