@@ -73,14 +73,24 @@ async fn journey(rec: Arc<Recorder>, base: String, n: u64) {
     call(&rec, &client, Method::POST, api("/auth/login"), Some(creds), StatusCode::OK).await;
     call(&rec, &client, Method::GET, api("/auth/me"), None, StatusCode::OK).await;
     call(&rec, &client, Method::POST, api("/auth/refresh"), None, StatusCode::OK).await;
-    let created = call(&rec, &client, Method::POST, api("/tasks"), Some(json!({"title": "soak"})), StatusCode::CREATED).await;
+    let created =
+        call(&rec, &client, Method::POST, api("/tasks"), Some(json!({"title": "soak"})), StatusCode::CREATED).await;
     let id = match created {
         Some(r) => r.json::<Value>().await.ok().and_then(|t| t["id"].as_i64()).unwrap_or(0),
         None => 0,
     };
     call(&rec, &client, Method::GET, api("/tasks?limit=50"), None, StatusCode::OK).await;
-    call(&rec, &client, Method::PUT, api(&format!("/tasks/{id}")), Some(json!({"description": "x"})), StatusCode::OK).await;
-    call(&rec, &client, Method::PATCH, api(&format!("/tasks/{id}/complete")), Some(json!({"completed": true})), StatusCode::OK).await;
+    call(&rec, &client, Method::PUT, api(&format!("/tasks/{id}")), Some(json!({"description": "x"})), StatusCode::OK)
+        .await;
+    call(
+        &rec,
+        &client,
+        Method::PATCH,
+        api(&format!("/tasks/{id}/complete")),
+        Some(json!({"completed": true})),
+        StatusCode::OK,
+    )
+    .await;
     call(&rec, &client, Method::DELETE, api(&format!("/tasks/{id}")), None, StatusCode::NO_CONTENT).await;
     call(&rec, &client, Method::GET, api("/auth/sessions"), None, StatusCode::OK).await;
     call(&rec, &client, Method::POST, api("/auth/logout"), None, StatusCode::NO_CONTENT).await;
@@ -136,12 +146,23 @@ async fn main() {
         let p99 = m.latencies_us.get(m.latencies_us.len() * 99 / 100).copied().unwrap_or(0) as f64 / 1000.0;
         p99s.push(p99);
         total_5xx += m.errors_5xx;
-        println!("{:>6}  {:>8}  {:>3}  {:>5}  {:>6.1}  {:>7}", i + 1, m.latencies_us.len(), m.errors_5xx, m.other_failures, p99, rss.get(i + 1).copied().unwrap_or(0));
+        println!(
+            "{:>6}  {:>8}  {:>3}  {:>5}  {:>6.1}  {:>7}",
+            i + 1,
+            m.latencies_us.len(),
+            m.errors_5xx,
+            m.other_failures,
+            p99,
+            rss.get(i + 1).copied().unwrap_or(0)
+        );
     }
     let (first_rss, last_rss) = (rss[0].max(1), *rss.last().unwrap());
     let drift_ok = p99s.len() < 2 || p99s[p99s.len() - 1] <= 2.0 * p99s[0].max(1.0);
-    let rss_ok = (last_rss as f64) <= (rss[1.min(rss.len() - 1)].max(first_rss) as f64 * 1.5).max((first_rss + 16 * 1024) as f64);
-    println!("journeys {n}; 5xx {total_5xx}; RSS start {first_rss} KiB, end {last_rss} KiB; p99 drift ok: {drift_ok}; RSS flat: {rss_ok}");
+    let rss_ok = (last_rss as f64)
+        <= (rss[1.min(rss.len() - 1)].max(first_rss) as f64 * 1.5).max((first_rss + 16 * 1024) as f64);
+    println!(
+        "journeys {n}; 5xx {total_5xx}; RSS start {first_rss} KiB, end {last_rss} KiB; p99 drift ok: {drift_ok}; RSS flat: {rss_ok}"
+    );
     if total_5xx > 0 || !drift_ok || !rss_ok {
         std::process::exit(1);
     }

@@ -113,16 +113,17 @@ pub fn protect(ep: impl Endpoint + 'static, state: AppState) -> impl Endpoint<Ou
         .overriding("X-Frame-Options", "DENY")
         .overriding("Referrer-Policy", "no-referrer");
     if config.cookie_secure {
-        security_headers = security_headers.overriding("Strict-Transport-Security", "max-age=31536000; includeSubDomains");
+        security_headers =
+            security_headers.overriding("Strict-Transport-Security", "max-age=31536000; includeSubDomains");
     }
     ep.with(BodyLimit(config.max_body_bytes))
         .with(Backpressure { timeout: config.request_timeout, max_in_flight: config.max_in_flight })
         .with(RejectCrossSite(origins.clone()))
         .data(state)
         // A panicking handler answers 500 like any internal error; the process keeps serving.
-        .with(CatchPanic::new().with_handler(|_| {
-            ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
-        }))
+        .with(
+            CatchPanic::new().with_handler(|_| ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()),
+        )
         // Everything outside this line sees only responses, errors included.
         .catch_all_error(render_any_error)
         .with(Cors(origins))

@@ -153,8 +153,14 @@ mod tests {
         assert!(is_forged(&req(Method::POST, &[host, ("origin", "https://evil.example")]), &origins));
         assert!(is_forged(&req(Method::DELETE, &[host, ("sec-fetch-site", "cross-site")]), &origins));
         assert!(is_forged(&req(Method::POST, &[host, ("origin", "null")]), &origins));
-        assert!(!is_forged(&req(Method::POST, &[host, ("origin", "https://app.example.com"), ("sec-fetch-site", "cross-site")]), &origins));
-        assert!(!is_forged(&req(Method::POST, &[host, ("origin", "https://api.example.com"), ("sec-fetch-site", "same-origin")]), &origins));
+        assert!(!is_forged(
+            &req(Method::POST, &[host, ("origin", "https://app.example.com"), ("sec-fetch-site", "cross-site")]),
+            &origins
+        ));
+        assert!(!is_forged(
+            &req(Method::POST, &[host, ("origin", "https://api.example.com"), ("sec-fetch-site", "same-origin")]),
+            &origins
+        ));
         assert!(!is_forged(&req(Method::POST, &[host]), &origins), "curl sends neither header");
         assert!(!is_forged(&req(Method::GET, &[host, ("origin", "https://evil.example")]), &origins));
     }

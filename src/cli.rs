@@ -82,7 +82,8 @@ fn read_password_line() -> anyhow::Result<String> {
 
 async fn create_admin(config: &Config, email: &str, password: &str) -> anyhow::Result<()> {
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("--email {}", e.message))?;
-    let password = NewPassword::parse("password", password, &[email.as_str()]).map_err(|e| anyhow::anyhow!("--password {}", e.message))?;
+    let password = NewPassword::parse("password", password, &[email.as_str()])
+        .map_err(|e| anyhow::anyhow!("--password {}", e.message))?;
     let db = db::connect(config).await?;
     if config.run_migrations {
         db::migrate(&db).await?;

@@ -181,7 +181,9 @@ impl Config {
         let production = self.app_env == AppEnv::Production;
         match &self.jwt_secret {
             Some(s) if s.expose().len() < MIN_SECRET_BYTES => {
-                bail!("JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes (generate one with `openssl rand -base64 48`)")
+                bail!(
+                    "JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes (generate one with `openssl rand -base64 48`)"
+                )
             }
             Some(_) => {}
             None if production => {
@@ -268,11 +270,7 @@ fn bool_into(var: &impl Fn(&str) -> Option<String>, key: &str, slot: &mut bool) 
     Ok(())
 }
 
-fn duration_into(
-    var: &impl Fn(&str) -> Option<String>,
-    key: &str,
-    slot: &mut Duration,
-) -> anyhow::Result<()> {
+fn duration_into(var: &impl Fn(&str) -> Option<String>, key: &str, slot: &mut Duration) -> anyhow::Result<()> {
     if let Some(v) = var(key) {
         *slot = parse_duration(&v).with_context(|| format!("{key} `{v}` is not a duration"))?;
     }
@@ -295,9 +293,7 @@ pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
         "d" => 86_400,
         other => bail!("unknown unit `{other}`; use s, m, h or d"),
     };
-    n.checked_mul(factor)
-        .map(Duration::from_secs)
-        .context("duration too large")
+    n.checked_mul(factor).map(Duration::from_secs).context("duration too large")
 }
 
 #[cfg(test)]
@@ -306,8 +302,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut c = Config::from_lookup(|k| map.get(k).cloned())?;
         c.validate()?;
         Ok(c)
@@ -328,9 +323,7 @@ mod tests {
     fn production_refuses_a_missing_or_short_secret_naming_it() {
         let err = config(&[("APP_ENV", "production")]).unwrap_err().to_string();
         assert!(err.contains("JWT_SECRET"), "{err}");
-        let err = config(&[("APP_ENV", "production"), ("JWT_SECRET", "short")])
-            .unwrap_err()
-            .to_string();
+        let err = config(&[("APP_ENV", "production"), ("JWT_SECRET", "short")]).unwrap_err().to_string();
         assert!(err.contains("JWT_SECRET"), "{err}");
     }
 

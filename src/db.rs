@@ -24,18 +24,12 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
         // equivalent; REQUEST_TIMEOUT bounds the request there.)
         .map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", statement_timeout.clone())]))
         .map_sqlx_sqlite_opts(move |o| {
-            o.journal_mode(SqliteJournalMode::Wal)
-                .busy_timeout(busy_timeout)
-                .foreign_keys(true)
+            o.journal_mode(SqliteJournalMode::Wal).busy_timeout(busy_timeout).foreign_keys(true)
         });
-    let db = Database::connect(options)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open DATABASE_URL: {e}"))?;
+    let db = Database::connect(options).await.map_err(|e| anyhow::anyhow!("cannot open DATABASE_URL: {e}"))?;
     Ok(db)
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None)
-        .await
-        .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))
+    Migrator::up(db, None).await.map_err(|e| anyhow::anyhow!("migrations failed: {e}"))
 }

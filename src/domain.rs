@@ -8,8 +8,7 @@ use crate::error::FieldError;
 
 /// Roles from lowest to highest; the derived `Ord` is the hierarchy.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Enum, DeriveActiveEnum, EnumIter,
-    serde::Deserialize,
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Enum, DeriveActiveEnum, EnumIter, serde::Deserialize,
 )]
 #[oai(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
@@ -182,7 +181,18 @@ mod tests {
     #[test]
     fn malformed_emails_are_rejected() {
         let long = format!("{}@example.com", "a".repeat(250));
-        for bad in ["", "   ", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "ada@@example.com", "ada@.com", &long] {
+        for bad in [
+            "",
+            "   ",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "ada@@example.com",
+            "ada@.com",
+            &long,
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

@@ -121,9 +121,10 @@ impl ApiError {
         match self {
             BadRequest(_) => StatusCode::BAD_REQUEST,
             Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            InvalidCredentials | NotAuthenticated | TokenInvalid | TokenExpired
-            | RefreshTokenMissing | RefreshTokenInvalid | RefreshTokenExpired
-            | RefreshTokenReused | SessionRevoked | SessionExpired => StatusCode::UNAUTHORIZED,
+            InvalidCredentials | NotAuthenticated | TokenInvalid | TokenExpired | RefreshTokenMissing
+            | RefreshTokenInvalid | RefreshTokenExpired | RefreshTokenReused | SessionRevoked | SessionExpired => {
+                StatusCode::UNAUTHORIZED
+            }
             AccountDisabled | Forbidden(_) | CsrfRejected => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -176,9 +177,7 @@ impl ApiError {
             RefreshTokenMissing => "No refresh token was sent.".into(),
             RefreshTokenInvalid => "The refresh token is not valid.".into(),
             RefreshTokenExpired => "The refresh token has expired; sign in again.".into(),
-            RefreshTokenReused => {
-                "This refresh token was already used; the session has been revoked.".into()
-            }
+            RefreshTokenReused => "This refresh token was already used; the session has been revoked.".into(),
             SessionRevoked => "The session has been revoked; sign in again.".into(),
             SessionExpired => "The session reached its maximum age; sign in again.".into(),
             AccountDisabled => "This account is disabled.".into(),
@@ -221,9 +220,7 @@ impl ApiError {
             ApiError::Unavailable(_) => tracing::warn!(error = ?self, "database unavailable"),
             _ => tracing::debug!(code = self.code(), "request refused"),
         }
-        let mut builder = Response::builder()
-            .status(self.status())
-            .content_type(PROBLEM_CONTENT_TYPE);
+        let mut builder = Response::builder().status(self.status()).content_type(PROBLEM_CONTENT_TYPE);
         if let ApiError::RateLimited { retry_after_secs } = self {
             builder = builder.header("Retry-After", retry_after_secs.max(1).to_string());
         }
@@ -241,11 +238,7 @@ impl From<DbErr> for ApiError {
         if matches!(err, DbErr::RecordNotUpdated) {
             return ApiError::NotFound;
         }
-        if is_connection_error(&err) {
-            ApiError::Unavailable(err)
-        } else {
-            ApiError::Internal(err.into())
-        }
+        if is_connection_error(&err) { ApiError::Unavailable(err) } else { ApiError::Internal(err.into()) }
     }
 }
 
@@ -267,8 +260,8 @@ pub fn is_connection_error(err: &DbErr) -> bool {
                 "lock wait timeout",
                 "statement timeout",
             ]
-                .iter()
-                .any(|needle| text.contains(needle))
+            .iter()
+            .any(|needle| text.contains(needle))
         }
         _ => false,
     }
@@ -294,8 +287,7 @@ impl From<ApiError> for poem::Error {
 pub async fn render_any_error(err: poem::Error) -> Response {
     use poem::error::{MethodNotAllowedError, NotFoundError};
     use poem_openapi::error::{
-        AuthorizationError, ContentTypeError, ParseParamError, ParsePathError,
-        ParseRequestPayloadError,
+        AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
     };
 
     let api_error = if let Some(e) = err.downcast_ref::<ParseParamError>() {
@@ -321,11 +313,7 @@ pub async fn render_any_error(err: poem::Error) -> Response {
         from_status(response.status())
     } else {
         let status = err.status();
-        if status.is_server_error() {
-            ApiError::Internal(anyhow::anyhow!("{err}"))
-        } else {
-            from_status(status)
-        }
+        if status.is_server_error() { ApiError::Internal(anyhow::anyhow!("{err}")) } else { from_status(status) }
     };
     api_error.into_response()
 }
@@ -372,7 +360,10 @@ impl ApiResponse for ApiError {
                 problem(413, "The body is larger than the server accepts (`payload_too_large`)."),
                 problem(422, "Validation failed (`validation_failed`); `errors` lists the fields."),
                 problem(429, "Rate limited (`rate_limited`); see `Retry-After`."),
-                problem(503, "The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`."),
+                problem(
+                    503,
+                    "The database is unavailable (`database_unavailable`) or the server is overloaded (`server_busy`); see `Retry-After`.",
+                ),
             ],
         }
     }

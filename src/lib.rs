@@ -2,14 +2,14 @@
 
 /// HTTP operations and wire types (`#[OpenApi]` structs).
 pub mod api;
-/// The security audit trail.
-pub mod audit;
-/// CORS and the rejection of cross-site requests.
-pub mod browser;
 /// Building and running the server: routes, middleware order, shutdown.
 pub mod app;
+/// The security audit trail.
+pub mod audit;
 /// Access tokens, passwords, cookies, sessions and rate limits.
 pub mod auth;
+/// CORS and the rejection of cross-site requests.
+pub mod browser;
 /// The command line: serve, migrate, create-admin, openapi.
 pub mod cli;
 /// "Now", truncated the way every database stores it.

@@ -50,11 +50,8 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
     type Output = E::Output;
 
     async fn call(&self, req: Request) -> Result<Self::Output> {
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let declared =
+            req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > self.1 as u64) {
             return Err(crate::error::ApiError::PayloadTooLarge.into());
         }
@@ -114,7 +111,9 @@ impl<E: Endpoint> Endpoint for AllowOn405Endpoint<E> {
         let path = req.uri().path().to_owned();
         let mut response = self.0.call(req).await?.into_response();
         if response.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED {
-            if let Some(value) = AllowOn405::allowed(&self.1, &path).and_then(|m| header::HeaderValue::from_str(&m).ok()) {
+            if let Some(value) =
+                AllowOn405::allowed(&self.1, &path).and_then(|m| header::HeaderValue::from_str(&m).ok())
+            {
                 response.headers_mut().insert(header::ALLOW, value);
             }
         }

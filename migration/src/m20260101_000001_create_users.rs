@@ -33,19 +33,13 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-                Index::create()
-                    .name("idx_users_created_at")
-                    .table(Users::Table)
-                    .col(Users::CreatedAt)
-                    .to_owned(),
+                Index::create().name("idx_users_created_at").table(Users::Table).col(Users::CreatedAt).to_owned(),
             )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(Users::Table).to_owned())
-            .await
+        manager.drop_table(Table::drop().table(Users::Table).to_owned()).await
     }
 }
 

@@ -361,10 +361,8 @@ fn with_session_cookies<T>(body: T, issued: &IssuedTokens, state: &AppState) -> 
         cookies::set(CookieKind::Access, &issued.access_token, max_age(issued.access_expires_at), cfg),
     );
     if let Some(refresh) = &issued.refresh_token {
-        response = response.header(
-            SET_COOKIE,
-            cookies::set(CookieKind::Refresh, refresh, max_age(issued.refresh_expires_at), cfg),
-        );
+        response = response
+            .header(SET_COOKIE, cookies::set(CookieKind::Refresh, refresh, max_age(issued.refresh_expires_at), cfg));
     }
     response
 }

@@ -21,9 +21,9 @@ pub struct JsonBody<T>(pub T);
 const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
 fn is_json(content_type: &str) -> bool {
-    content_type.parse::<mime::Mime>().is_ok_and(|m| {
-        m.type_() == "application" && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
-    })
+    content_type
+        .parse::<mime::Mime>()
+        .is_ok_and(|m| m.type_() == "application" && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json")))
 }
 
 impl<'a, T: Type + DeserializeOwned> ApiExtractor<'a> for JsonBody<T> {
@@ -49,10 +49,9 @@ impl<'a, T: Type + DeserializeOwned> ApiExtractor<'a> for JsonBody<T> {
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
         if !request.content_type().is_some_and(is_json) {
-            return Err(ApiError::BadRequest(
-                "The request body must be JSON (Content-Type: application/json).".into(),
-            )
-            .into());
+            return Err(
+                ApiError::BadRequest("The request body must be JSON (Content-Type: application/json).".into()).into()
+            );
         }
         let limit = request.data::<AppState>().map_or(64 * 1024, |s| s.config.max_body_bytes);
         let bytes = body.take()?.into_bytes_limit(limit).await.map_err(|e| match e {

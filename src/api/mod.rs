@@ -26,11 +26,15 @@ pub enum ApiTags {
 pub type Apis = (auth::AuthApi, tasks::TasksApi, users::UsersApi, health::HealthApi);
 
 pub fn service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new((auth::AuthApi, tasks::TasksApi, users::UsersApi, health::HealthApi), "Latchkey", env!("CARGO_PKG_VERSION"))
-        .description(
-            "Cookie-session authentication for browser single-page apps. Tokens travel only in \
+    OpenApiService::new(
+        (auth::AuthApi, tasks::TasksApi, users::UsersApi, health::HealthApi),
+        "Latchkey",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Cookie-session authentication for browser single-page apps. Tokens travel only in \
              httpOnly `SameSite=Strict` cookies; every error is an RFC 9457 problem document.",
-        )
+    )
 }
 
 /// The spec as committed in `openapi.yaml`.

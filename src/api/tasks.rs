@@ -10,8 +10,8 @@ use poem_openapi::{
     types::MaybeUndefined,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    Set, sea_query::Expr,
 };
 
 use crate::{
@@ -172,7 +172,9 @@ impl TasksApi {
         }
         match body.description {
             MaybeUndefined::Undefined => {}
-            MaybeUndefined::Null => update = update.col_expr(task::Column::Description, Expr::value(Option::<String>::None)),
+            MaybeUndefined::Null => {
+                update = update.col_expr(task::Column::Description, Expr::value(Option::<String>::None))
+            }
             MaybeUndefined::Value(d) => match parse_task_description(Some(&d)) {
                 Ok(d) => update = update.col_expr(task::Column::Description, Expr::value(d)),
                 Err(e) => errors.push(e),
@@ -214,7 +216,12 @@ impl TasksApi {
 
     /// Delete a task.
     #[oai(path = "/:id", method = "delete")]
-    async fn delete(&self, state: Data<&AppState>, current: CurrentUser, id: Path<i64>) -> Result<TaskDeleted, ApiError> {
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        current: CurrentUser,
+        id: Path<i64>,
+    ) -> Result<TaskDeleted, ApiError> {
         let result = task::Entity::delete_many()
             .filter(task::Column::Id.eq(id.0))
             .filter(task::Column::UserId.eq(current.user.id))

@@ -161,7 +161,9 @@ impl UsersApi {
         let full_name = match body.full_name {
             MaybeUndefined::Undefined => None,
             MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(name) => Some(parse_full_name(Some(&name)).map_err(|e| ApiError::Validation(vec![e]))?),
+            MaybeUndefined::Value(name) => {
+                Some(parse_full_name(Some(&name)).map_err(|e| ApiError::Validation(vec![e]))?)
+            }
         };
         let is_active = match body.is_active {
             MaybeUndefined::Null => return Err(ApiError::field("is_active", "must not be null")),

@@ -9,13 +9,8 @@ use poem::Request;
 
 pub fn client_ip(req: &Request, trusted: &[IpNet]) -> Option<IpAddr> {
     let peer = req.remote_addr().as_socket_addr().map(|a| canonical(a.ip()))?;
-    let forwarded = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(",");
+    let forwarded =
+        req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
     Some(resolve(peer, &forwarded, trusted))
 }
 

@@ -38,11 +38,7 @@ pub struct CurrentUser {
 impl CurrentUser {
     /// 403 `forbidden` unless the caller's role is at least `min`.
     pub fn require_role(&self, min: Role) -> Result<(), ApiError> {
-        if self.user.role >= min {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden("Your role does not allow this."))
-        }
+        if self.user.role >= min { Ok(()) } else { Err(ApiError::Forbidden("Your role does not allow this.")) }
     }
 }
 

@@ -19,8 +19,8 @@ use std::{
 use dashmap::DashMap;
 use governor::{
     Quota, RateLimiter,
-    middleware::{NoOpMiddleware, StateInformationMiddleware},
     clock::{Clock, DefaultClock, Reference},
+    middleware::{NoOpMiddleware, StateInformationMiddleware},
     state::keyed::DashMapStateStore,
 };
 
@@ -95,9 +95,7 @@ impl<C: Clock + Clone> LocalLimiters<C> {
             Limit::Register => &self.register,
             Limit::Refresh => &self.refresh,
         };
-        limiter
-            .check_key(&key)
-            .map_err(|not_until| rate_limited(not_until.wait_time_from(self.clock.now())))
+        limiter.check_key(&key).map_err(|not_until| rate_limited(not_until.wait_time_from(self.clock.now())))
     }
 
     /// 429 while `account` (a normalized email) has spent its failure budget.
@@ -140,7 +138,11 @@ impl<C: Clock + Clone> LocalLimiters<C> {
 
     /// Keys held across all limiters (for tests and diagnostics).
     pub fn tracked_keys(&self) -> usize {
-        self.login.len() + self.register.len() + self.refresh.len() + self.failed_logins.len() + self.locked_accounts.len()
+        self.login.len()
+            + self.register.len()
+            + self.refresh.len()
+            + self.failed_logins.len()
+            + self.locked_accounts.len()
     }
 }
 
@@ -220,7 +222,9 @@ impl RateLimiters {
     fn warn_fallback(&self, err: &redis::RedisError) {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let last = self.last_warning_ms.load(Ordering::Relaxed);
-        if now.saturating_sub(last) >= 60_000 && self.last_warning_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        if now.saturating_sub(last) >= 60_000
+            && self.last_warning_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
             tracing::warn!(error = %err, "Redis rate limiter unavailable; using the in-process limiter");
         }
     }

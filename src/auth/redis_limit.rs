@@ -68,7 +68,12 @@ impl RedisLimiter {
     /// Checks the URL; connecting happens on first use and again after failures.
     pub fn new(url: &str) -> anyhow::Result<Self> {
         let client = Client::open(url).map_err(|e| anyhow::anyhow!("RATE_LIMIT_REDIS_URL is not a Redis URL: {e}"))?;
-        Ok(Self { client, conn: RwLock::new(None), last_connect_attempt_ms: AtomicU64::new(0), script: Script::new(GCRA) })
+        Ok(Self {
+            client,
+            conn: RwLock::new(None),
+            last_connect_attempt_ms: AtomicU64::new(0),
+            script: Script::new(GCRA),
+        })
     }
 
     async fn connection(&self) -> redis::RedisResult<ConnectionManager> {

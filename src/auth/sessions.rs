@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    TransactionTrait, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -66,8 +66,7 @@ pub async fn start(
     let session_id = Uuid::now_v7();
     let max_expires_at = now + chrono(cfg.session_max_age);
     let refresh_expires_at = (now + chrono(cfg.refresh_token_ttl)).min(max_expires_at);
-    let (refresh_token, jti) =
-        state.tokens.sign(TokenType::Refresh, user_id, session_id, now, refresh_expires_at)?;
+    let (refresh_token, jti) = state.tokens.sign(TokenType::Refresh, user_id, session_id, now, refresh_expires_at)?;
 
     session::ActiveModel {
         id: Set(session_id),
@@ -161,10 +160,8 @@ async fn load_live_session(
     claims: &Claims,
     now: DateTime<Utc>,
 ) -> Result<(session::Model, user::Model), ApiError> {
-    let Some((session, Some(user))) = session::Entity::find_by_id(claims.sid)
-        .find_also_related(user::Entity)
-        .one(db)
-        .await?
+    let Some((session, Some(user))) =
+        session::Entity::find_by_id(claims.sid).find_also_related(user::Entity).one(db).await?
     else {
         // Deleted along with its user.
         return Err(ApiError::SessionRevoked);
@@ -207,10 +204,7 @@ async fn raced_or_reused(
         tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reused: session revoked");
         return Err(ApiError::RefreshTokenReused);
     };
-    let user = user::Entity::find_by_id(session.user_id)
-        .one(&state.db)
-        .await?
-        .ok_or(ApiError::SessionRevoked)?;
+    let user = user::Entity::find_by_id(session.user_id).one(&state.db).await?.ok_or(ApiError::SessionRevoked)?;
     let (access_token, access_expires_at) = sign_access(state, user.id, session.id, now, session.max_expires_at)?;
     let issued = IssuedTokens {
         session_id: session.id,
@@ -238,10 +232,7 @@ async fn expired_refresh_error(state: &AppState, presented: &str) -> ApiError {
 /// one primary-key lookup joined to its user, so logout, revocation and
 /// deactivation take effect at once, not when the access token expires.
 pub async fn authenticate(state: &AppState, claims: &Claims) -> Result<(user::Model, session::Model), ApiError> {
-    let found = session::Entity::find_by_id(claims.sid)
-        .find_also_related(user::Entity)
-        .one(&state.db)
-        .await?;
+    let found = session::Entity::find_by_id(claims.sid).find_also_related(user::Entity).one(&state.db).await?;
     match found {
         Some((session, Some(user))) if session.user_id == claims.sub => {
             if session.revoked_at.is_some() {
@@ -379,9 +370,8 @@ pub async fn purge_dead(db: &DatabaseConnection) -> Result<(u64, u64), sea_orm::
             .add(session::Column::MaxExpiresAt.lt(cutoff))
     };
     // A subquery, not a list of ids: a large backlog must not exceed parameter limits.
-    let of_dead_sessions: SimpleExpr = refresh_token::Column::SessionId.in_subquery(
-        Query::select().column(session::Column::Id).from(session::Entity).cond_where(dead()).to_owned(),
-    );
+    let of_dead_sessions: SimpleExpr = refresh_token::Column::SessionId
+        .in_subquery(Query::select().column(session::Column::Id).from(session::Entity).cond_where(dead()).to_owned());
     let txn = db.begin().await?;
     let tokens = refresh_token::Entity::delete_many()
         .filter(Condition::any().add(refresh_token::Column::ExpiresAt.lt(cutoff)).add(of_dead_sessions))

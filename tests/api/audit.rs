@@ -16,7 +16,12 @@ async fn security_events_are_recorded_without_secrets() {
     app.login(&email, "Wrong1Password").await;
     app.login(&email, PASSWORD).await;
     app.refresh().await;
-    app.send_json(Method::PUT, "/api/v1/auth/password", &json!({"current_password": PASSWORD, "new_password": "Brand2NewPass"})).await;
+    app.send_json(
+        Method::PUT,
+        "/api/v1/auth/password",
+        &json!({"current_password": PASSWORD, "new_password": "Brand2NewPass"}),
+    )
+    .await;
     app.logout().await;
     let (admin, _) = app.browser_with_role(Role::SuperAdmin).await;
     let (_, target) = app.browser_with_role(Role::User).await;
@@ -45,7 +50,9 @@ async fn security_events_are_recorded_without_secrets() {
     assert_eq!(role_change.detail.as_deref(), Some("user -> moderator"));
     assert_eq!(role_change.ip.as_deref(), Some("127.0.0.1"));
     let dump = format!("{all:?}");
-    assert!(!dump.contains(PASSWORD) && !dump.contains("Brand2NewPass") && !dump.contains("$2b$") && !dump.contains("eyJ"));
+    assert!(
+        !dump.contains(PASSWORD) && !dump.contains("Brand2NewPass") && !dump.contains("$2b$") && !dump.contains("eyJ")
+    );
 }
 
 #[tokio::test]

@@ -36,7 +36,13 @@ async fn unknown_email_and_wrong_password_look_the_same() {
 async fn passwords_that_share_their_first_72_bytes_do_not_both_verify() {
     let app = spawn_app().await;
     // Random hex keeps the password hard to guess; only the suffix differs.
-    let prefix: String = format!("Aa1{}{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())[..72].to_owned();
+    let prefix: String = format!(
+        "Aa1{}{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )[..72]
+        .to_owned();
     let email = unique_email();
     let resp = app.register(&json!({"email": email, "password": format!("{prefix}-one")})).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
@@ -141,7 +147,12 @@ async fn failed_logins_spread_over_many_addresses_still_slow_one_account() {
     assert_problem(resp, 429, "rate_limited").await;
     // Other accounts are unaffected.
     let (other, _) = app.another_browser().signed_up().await;
-    let resp = client.post(app.url("/api/v1/auth/login")).json(&json!({"email": other, "password": PASSWORD})).send().await.unwrap();
+    let resp = client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": other, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
 }
 

@@ -16,10 +16,7 @@ fn resign(app: &TestApp, token: &str, edit: impl FnOnce(&mut Claims)) -> String 
     edit(&mut claims);
     let now = chrono::Utc::now();
     let exp = chrono::DateTime::from_timestamp(claims.exp, 0).unwrap();
-    app.state
-        .tokens
-        .sign_with_jti(claims.typ, claims.sub, claims.sid, claims.jti, now, exp)
-        .unwrap()
+    app.state.tokens.sign_with_jti(claims.typ, claims.sub, claims.sid, claims.jti, now, exp).unwrap()
 }
 
 #[tokio::test]
@@ -134,9 +131,8 @@ async fn access_and_refresh_lifetimes_follow_the_config() {
     let resp = app.register(&user_body(&unique_email())).await;
     let access = set_cookie(resp.headers(), "access_token").unwrap();
     let refresh = set_cookie(resp.headers(), "refresh_token").unwrap();
-    let max_age = |c: &str| -> i64 {
-        c.split(';').find_map(|p| p.trim().strip_prefix("Max-Age=")).unwrap().parse().unwrap()
-    };
+    let max_age =
+        |c: &str| -> i64 { c.split(';').find_map(|p| p.trim().strip_prefix("Max-Age=")).unwrap().parse().unwrap() };
     assert!((58..=60).contains(&max_age(&access)), "{access}");
     assert!((3598..=3600).contains(&max_age(&refresh)), "{refresh}");
     let body: Value = resp.json().await.unwrap();

@@ -96,7 +96,11 @@ async fn weak_passwords_are_rejected_with_the_reason() {
 #[tokio::test]
 async fn common_or_personal_passwords_are_rejected_in_words() {
     let app = spawn_app().await;
-    for (email, password) in [(unique_email(), "Password1"), (unique_email(), "Qwerty123"), ("gracehopper@example.com".to_owned(), "Gracehopper1")] {
+    for (email, password) in [
+        (unique_email(), "Password1"),
+        (unique_email(), "Qwerty123"),
+        ("gracehopper@example.com".to_owned(), "Gracehopper1"),
+    ] {
         let resp = app.register(&json!({"email": email, "password": password})).await;
         let problem = assert_problem(resp, 422, "validation_failed").await;
         assert_eq!(problem["errors"][0]["field"], "password");
@@ -107,7 +111,15 @@ async fn common_or_personal_passwords_are_rejected_in_words() {
 #[tokio::test]
 async fn invalid_emails_are_rejected() {
     let app = spawn_app().await;
-    for email in ["", "plain", "a@b", "@example.com", "two@@example.com", "sp ace@example.com", &format!("{}@example.com", "a".repeat(300))] {
+    for email in [
+        "",
+        "plain",
+        "a@b",
+        "@example.com",
+        "two@@example.com",
+        "sp ace@example.com",
+        &format!("{}@example.com", "a".repeat(300)),
+    ] {
         let resp = app.register(&json!({"email": email, "password": PASSWORD})).await;
         let problem = assert_problem(resp, 422, "validation_failed").await;
         assert_eq!(error_fields(&problem), ["email"], "{email:?}");
@@ -152,7 +164,14 @@ async fn unparseable_bodies_and_wrong_content_types_are_400() {
         let resp = app.client.post(&url).header("content-type", "application/json").body(body).send().await.unwrap();
         assert_problem(resp, 400, "malformed_request").await;
     }
-    let form = app.client.post(&url).header("content-type", "application/x-www-form-urlencoded").body("email=a").send().await.unwrap();
+    let form = app
+        .client
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=a")
+        .send()
+        .await
+        .unwrap();
     assert_problem(form, 400, "malformed_request").await;
     let none = app.client.post(&url).body("{}").send().await.unwrap();
     assert_problem(none, 400, "malformed_request").await;

@@ -20,7 +20,8 @@ async fn me_accepts_the_cookie_or_a_bearer_token() {
 async fn me_without_a_token_is_401() {
     let app = spawn_app().await;
     assert_problem(app.me().await, 401, "not_authenticated").await;
-    let resp = Client::new().get(app.url("/api/v1/auth/me")).header("Authorization", "Basic YTpi").send().await.unwrap();
+    let resp =
+        Client::new().get(app.url("/api/v1/auth/me")).header("Authorization", "Basic YTpi").send().await.unwrap();
     assert_problem(resp, 401, "not_authenticated").await;
 }
 
@@ -55,7 +56,13 @@ async fn forged_and_misused_tokens_are_rejected() {
     let (expired, _) = app
         .state
         .tokens
-        .sign(TokenType::Access, uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), now - chrono::Duration::minutes(10), now - chrono::Duration::seconds(30))
+        .sign(
+            TokenType::Access,
+            uuid::Uuid::new_v4(),
+            uuid::Uuid::new_v4(),
+            now - chrono::Duration::minutes(10),
+            now - chrono::Duration::seconds(30),
+        )
         .unwrap();
     assert_problem(app.me_with_bearer(&expired).await, 401, "token_expired").await;
 }
@@ -123,4 +130,3 @@ async fn logout_all_requires_a_session() {
     let resp = app.client.post(app.url("/api/v1/auth/logout-all")).send().await.unwrap();
     assert_problem(resp, 401, "not_authenticated").await;
 }
-

@@ -25,7 +25,13 @@ async fn an_evil_origin_cannot_post_even_with_the_victims_cookies() {
         .unwrap();
     assert!(resp.headers().get("access-control-allow-origin").is_none());
     assert_problem(resp, 403, "csrf_rejected").await;
-    let resp = app.client.post(app.url("/api/v1/auth/logout-all")).header("Sec-Fetch-Site", "cross-site").send().await.unwrap();
+    let resp = app
+        .client
+        .post(app.url("/api/v1/auth/logout-all"))
+        .header("Sec-Fetch-Site", "cross-site")
+        .send()
+        .await
+        .unwrap();
     assert_problem(resp, 403, "csrf_rejected").await;
     // Nothing happened: no task, and the session is alive.
     assert_eq!(app.get("/api/v1/tasks").await.headers()["x-total-count"], "0");
@@ -97,7 +103,9 @@ async fn security_headers_are_on_every_response() {
     let app = spawn_app().await;
     for path in ["/health", "/api/v1/auth/me", "/nope", "/docs"] {
         let resp = app.get(path).await;
-        for (header, value) in [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"), ("referrer-policy", "no-referrer")] {
+        for (header, value) in
+            [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"), ("referrer-policy", "no-referrer")]
+        {
             assert_eq!(resp.headers().get(header).map(|v| v.to_str().unwrap()), Some(value), "{path} {header}");
         }
         assert!(resp.headers().get("strict-transport-security").is_none(), "no HSTS without Secure cookies");

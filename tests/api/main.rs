@@ -4,11 +4,11 @@
 
 mod helpers;
 
+mod audit;
 mod auth_login;
 mod auth_refresh;
 mod auth_register;
 mod auth_session;
-mod audit;
 mod browser;
 mod operations;
 mod outage;

@@ -27,10 +27,7 @@ async fn the_served_spec_is_the_committed_openapi_yaml() {
     let app = spawn_app().await;
     let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml")).unwrap();
     let served = app.client.get(app.url("/openapi.yaml")).send().await.unwrap().text().await.unwrap();
-    assert!(
-        served == committed,
-        "openapi.yaml is stale: run `cargo run -- openapi > openapi.yaml` and commit it"
-    );
+    assert!(served == committed, "openapi.yaml is stale: run `cargo run -- openapi > openapi.yaml` and commit it");
     let json: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     let yaml: Value = serde_yaml::from_str(&committed).unwrap();
     assert_eq!(json, yaml);
@@ -49,7 +46,9 @@ async fn swagger_ui_is_served_at_docs() {
 async fn unknown_routes_and_methods_are_problem_documents_with_security_headers() {
     let app = spawn_app().await;
     let resp = app.client.get(app.url("/api/v1/nope")).send().await.unwrap();
-    for (header, value) in [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"), ("referrer-policy", "no-referrer")] {
+    for (header, value) in
+        [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"), ("referrer-policy", "no-referrer")]
+    {
         assert_eq!(resp.headers()[header], value);
     }
     assert_problem(resp, 404, "not_found").await;

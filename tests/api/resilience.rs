@@ -41,11 +41,16 @@ async fn purging_removes_dead_sessions_and_tokens_but_keeps_live_ones_working() 
 
     assert_eq!(app.refresh().await.status(), StatusCode::OK); // A's first token is now used
     let me: Value = revoked.get("/api/v1/auth/sessions").await.json().await.unwrap();
-    let revoked_id: uuid::Uuid = me.as_array().unwrap().iter().find(|s| s["current"] == true).unwrap()["id"].as_str().unwrap().parse().unwrap();
+    let revoked_id: uuid::Uuid =
+        me.as_array().unwrap().iter().find(|s| s["current"] == true).unwrap()["id"].as_str().unwrap().parse().unwrap();
     revoked.logout().await;
     age_session(&app, revoked_id, session::Column::RevokedAt).await;
     let idle_sessions: Value = idle.get("/api/v1/auth/sessions").await.json().await.unwrap();
-    let idle_id: uuid::Uuid = idle_sessions.as_array().unwrap().iter().find(|s| s["current"] == true).unwrap()["id"].as_str().unwrap().parse().unwrap();
+    let idle_id: uuid::Uuid = idle_sessions.as_array().unwrap().iter().find(|s| s["current"] == true).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     age_session(&app, idle_id, session::Column::ExpiresAt).await;
 
     let (sessions, _tokens) = purge_dead(&app.state.db).await.unwrap();

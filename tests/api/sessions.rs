@@ -87,7 +87,8 @@ async fn sessions_require_a_session() {
 }
 
 async fn change_password(app: &TestApp, current: &str, new: &str) -> reqwest::Response {
-    app.send_json(Method::PUT, "/api/v1/auth/password", &json!({"current_password": current, "new_password": new})).await
+    app.send_json(Method::PUT, "/api/v1/auth/password", &json!({"current_password": current, "new_password": new}))
+        .await
 }
 
 #[tokio::test]

@@ -40,7 +40,12 @@ async fn tasks_can_be_created_read_updated_completed_and_deleted() {
     assert_eq!(cleared["description"], Value::Null);
     assert_eq!(cleared["title"], "Buy oat milk");
 
-    let done: Value = app.send_json(Method::PATCH, &format!("{path}/complete"), &json!({"completed": true})).await.json().await.unwrap();
+    let done: Value = app
+        .send_json(Method::PATCH, &format!("{path}/complete"), &json!({"completed": true}))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(done["completed"], true);
     let undone: Value = app.send_json(Method::PUT, &path, &json!({"completed": false})).await.json().await.unwrap();
     assert_eq!(undone["completed"], false);

@@ -37,8 +37,7 @@ async fn the_role_hierarchy_decides_who_may_do_what() {
         for target_role in ROLES {
             for action in [Action::Get, Action::Rename, Action::Demote, Action::Delete] {
                 let (_, target) = app.browser_with_role(target_role).await;
-                let allowed = actor_role >= Role::Admin
-                    && (matches!(action, Action::Get) || target_role < actor_role);
+                let allowed = actor_role >= Role::Admin && (matches!(action, Action::Get) || target_role < actor_role);
                 let resp = act(&actor, action, target).await;
                 let case = format!("{actor_role:?} -> {target_role:?}: {action:?}");
                 if allowed {
@@ -80,7 +79,12 @@ async fn nobody_changes_deactivates_or_deletes_themselves() {
     let app = spawn_app().await;
     let (root, me) = app.browser_with_role(Role::SuperAdmin).await;
     let path = format!("/api/v1/users/{me}");
-    assert_problem(root.send_json(Method::PUT, &format!("{path}/role"), &json!({"role": "user"})).await, 403, "forbidden").await;
+    assert_problem(
+        root.send_json(Method::PUT, &format!("{path}/role"), &json!({"role": "user"})).await,
+        403,
+        "forbidden",
+    )
+    .await;
     assert_problem(root.send_json(Method::PATCH, &path, &json!({"is_active": false})).await, 403, "forbidden").await;
     assert_problem(root.delete(&path).await, 403, "forbidden").await;
     assert_eq!(root.me().await.status(), StatusCode::OK);
@@ -92,7 +96,8 @@ async fn deactivating_a_user_locks_them_out_everywhere_at_once() {
     let (admin, _) = app.browser_with_role(Role::Admin).await;
     let (victim, victim_id) = app.browser_with_role(Role::User).await;
     let email = victim.me().await.json::<Value>().await.unwrap()["email"].as_str().unwrap().to_owned();
-    let resp = admin.send_json(Method::PATCH, &format!("/api/v1/users/{victim_id}"), &json!({"is_active": false})).await;
+    let resp =
+        admin.send_json(Method::PATCH, &format!("/api/v1/users/{victim_id}"), &json!({"is_active": false})).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.json::<Value>().await.unwrap()["is_active"], false);
 
@@ -112,11 +117,14 @@ async fn patch_changes_only_the_fields_sent() {
     let (admin, _) = app.browser_with_role(Role::Admin).await;
     let (_, id) = app.browser_with_role(Role::User).await;
     let path = format!("/api/v1/users/{id}");
-    let renamed: Value = admin.send_json(Method::PATCH, &path, &json!({"full_name": "  Grace  "})).await.json().await.unwrap();
+    let renamed: Value =
+        admin.send_json(Method::PATCH, &path, &json!({"full_name": "  Grace  "})).await.json().await.unwrap();
     assert_eq!((renamed["full_name"].as_str(), renamed["is_active"].as_bool()), (Some("Grace"), Some(true)));
     let cleared: Value = admin.send_json(Method::PATCH, &path, &json!({"full_name": null})).await.json().await.unwrap();
     assert_eq!(cleared["full_name"], Value::Null);
-    for (body, field) in [(json!({"is_active": null}), "is_active"), (json!({"full_name": "x".repeat(201)}), "full_name")] {
+    for (body, field) in
+        [(json!({"is_active": null}), "is_active"), (json!({"full_name": "x".repeat(201)}), "full_name")]
+    {
         let resp = admin.send_json(Method::PATCH, &path, &body).await;
         assert_eq!(error_fields(&assert_problem(resp, 422, "validation_failed").await), [field]);
     }
