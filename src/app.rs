@@ -8,16 +8,15 @@ use anyhow::Context;
 use poem::{
     Endpoint, EndpointExt, Route, Server,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-    middleware::{CatchPanic, SetHeader},
+    middleware::CatchPanic,
 };
 
 use crate::{
     api,
-    browser::{Cors, Origins, RejectCrossSite},
     config::Config,
     db,
     error::{ApiError, render_any_error},
-    middleware::{AllowOn405, Backpressure, BodyLimit, NoStore},
+    middleware::{AllowOn405, Backpressure, BodyLimit, Cors, NoStore, Origins, RejectCrossSite, security_headers},
     state::AppState,
 };
 
@@ -108,14 +107,6 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = poem::Response> {
 pub fn protect(ep: impl Endpoint + 'static, state: AppState) -> impl Endpoint<Output = poem::Response> {
     let config = state.config.clone();
     let origins = Origins::new(&config.allowed_origins);
-    let mut security_headers = SetHeader::new()
-        .overriding("X-Content-Type-Options", "nosniff")
-        .overriding("X-Frame-Options", "DENY")
-        .overriding("Referrer-Policy", "no-referrer");
-    if config.cookie_secure {
-        security_headers =
-            security_headers.overriding("Strict-Transport-Security", "max-age=31536000; includeSubDomains");
-    }
     ep.with(BodyLimit(config.max_body_bytes))
         .with(Backpressure { timeout: config.request_timeout, max_in_flight: config.max_in_flight })
         .with(RejectCrossSite(origins.clone()))
@@ -128,14 +119,15 @@ pub fn protect(ep: impl Endpoint + 'static, state: AppState) -> impl Endpoint<Ou
         .catch_all_error(render_any_error)
         .with(Cors(origins))
         .with(NoStore)
-        .with(security_headers)
+        .with(security_headers(config.cookie_secure))
 }
 
 /// Deletes dead sessions and refresh tokens every `PURGE_INTERVAL`, off the request path.
 async fn purge_on_schedule(state: AppState) {
-    let Some(every) = state.config.purge_interval.filter(|d| !d.is_zero()) else {
+    let every = state.config.purge_interval;
+    if every.is_zero() {
         return;
-    };
+    }
     let mut tick = tokio::time::interval(every);
     tick.tick().await; // the first tick is immediate; start-up is busy enough
     loop {

@@ -5,7 +5,7 @@
 use sea_orm::{ActiveModelTrait, ConnectionTrait, NotSet, Set};
 use uuid::Uuid;
 
-use crate::{auth::sessions::ClientInfo, clock::now, entity::audit_event, error::ApiError};
+use crate::{client::ClientInfo, clock::now, entity::audit_event, error::ApiError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {

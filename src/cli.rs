@@ -28,6 +28,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API (the default). Runs migrations first unless RUN_MIGRATIONS=false.
+    #[command(after_long_help = crate::config::help_text())]
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
@@ -51,8 +52,8 @@ pub async fn run() -> anyhow::Result<()> {
         return Ok(());
     }
     let _ = dotenvy::dotenv();
-    crate::telemetry::init();
     let mut config = Config::from_env()?;
+    crate::telemetry::init(&config.rust_log);
     config.validate()?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => Application::build(config).await?.run_until_stopped().await,

@@ -8,10 +8,10 @@ pub mod app;
 pub mod audit;
 /// Access tokens, passwords, cookies, sessions and rate limits.
 pub mod auth;
-/// CORS and the rejection of cross-site requests.
-pub mod browser;
 /// The command line: serve, migrate, create-admin, openapi.
 pub mod cli;
+/// Where a request comes from: client IP through trusted proxies, user agent.
+pub mod client;
 /// "Now", truncated the way every database stores it.
 pub mod clock;
 /// Settings from the environment, validated once.
@@ -24,7 +24,7 @@ pub mod domain;
 pub mod entity;
 /// `ApiError` and the RFC 9457 problem document.
 pub mod error;
-/// Small middleware of our own.
+/// HTTP middleware: browser protections (CORS, cross-site rejection, security headers) and request limits.
 pub mod middleware;
 /// Shared handler state.
 pub mod state;

@@ -5,7 +5,12 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth::{password::PasswordHasher, ratelimit::RateLimiters, tokens::TokenKeys},
+    auth::{
+        password::PasswordHasher,
+        ratelimit::RateLimiters,
+        sessions::{SessionPolicy, Sessions},
+        tokens::TokenKeys,
+    },
     config::Config,
 };
 
@@ -14,6 +19,7 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
     pub tokens: Arc<TokenKeys>,
+    pub sessions: Sessions,
     pub passwords: Arc<PasswordHasher>,
     pub limiters: Arc<RateLimiters>,
 }
@@ -21,8 +27,10 @@ pub struct AppState {
 impl AppState {
     /// `config` must have been validated (it carries the JWT secret).
     pub fn new(db: DatabaseConnection, config: Config) -> anyhow::Result<Self> {
+        let tokens = Arc::new(TokenKeys::new(&config));
         Ok(Self {
-            tokens: Arc::new(TokenKeys::new(&config)),
+            sessions: Sessions::new(db.clone(), tokens.clone(), SessionPolicy::from_config(&config)),
+            tokens,
             passwords: Arc::new(PasswordHasher::new(config.bcrypt_cost)?),
             limiters: Arc::new(RateLimiters::new(&config)?),
             config: Arc::new(config),

@@ -5,10 +5,10 @@
 use latchkey::{
     api::{json_body, schemas::RegisterRequest},
     auth::{
-        client_ip::resolve,
         cookies,
         tokens::{TokenKeys, TokenType},
     },
+    client::resolve,
     config::{Config, Secret, parse_duration},
     domain::{Email, NewPassword},
     error::ApiError,

@@ -21,9 +21,10 @@ use crate::{
         CurrentUser, access_token,
         cookies::{self, CookieKind},
         ratelimit::Limit,
-        sessions::{self, ClientInfo, IssuedTokens},
+        sessions::{self, IssuedTokens},
         tokens::TokenType,
     },
+    client::ClientInfo,
     clock::now,
     domain::{Email, NewPassword, Role, parse_full_name, personal_words},
     entity::user,
@@ -78,10 +79,9 @@ impl AuthApi {
     async fn register(
         &self,
         state: Data<&AppState>,
-        req: &Request,
+        client: ClientInfo,
         body: JsonBody<RegisterRequest>,
     ) -> Result<Response<Registered>, ApiError> {
-        let client = client_info(req, &state);
         state.limiters.check(Limit::Register, client.ip).await?;
         let body = body.0;
         let mut errors = Vec::new();
@@ -116,7 +116,7 @@ impl AuthApi {
             Some(SqlErr::UniqueConstraintViolation(_)) => ApiError::EmailTaken,
             _ => e.into(),
         })?;
-        let issued = sessions::start(&state, &txn, user.id, &client).await?;
+        let issued = state.sessions.start(&txn, user.id, &client).await?;
         Entry::new(Event::Register, user.id, &client).record(&txn).await?;
         txn.commit().await?;
         tracing::info!(user_id = %user.id, "user registered");
@@ -134,10 +134,9 @@ impl AuthApi {
     async fn login(
         &self,
         state: Data<&AppState>,
-        req: &Request,
+        client: ClientInfo,
         body: JsonBody<LoginRequest>,
     ) -> Result<Response<SignedIn>, ApiError> {
-        let client = client_info(req, &state);
         state.limiters.check(Limit::Login, client.ip).await?;
         let body = body.0;
         let mut errors = Vec::new();
@@ -189,7 +188,7 @@ impl AuthApi {
             active.password_hash = Set(hash);
         }
         let user = active.update(&txn).await?;
-        let issued = sessions::start(&state, &txn, user.id, &client).await?;
+        let issued = state.sessions.start(&txn, user.id, &client).await?;
         Entry::new(Event::LoginSucceeded, user.id, &client).record(&txn).await?;
         txn.commit().await?;
         tracing::info!(user_id = %user.id, session_id = %issued.session_id, "login succeeded");
@@ -203,11 +202,15 @@ impl AuthApi {
     /// its rotation (two tabs racing) gets a new `access_token` cookie only;
     /// later, it is 401 `refresh_token_reused` and the whole session is revoked.
     #[oai(path = "/refresh", method = "post")]
-    async fn refresh(&self, state: Data<&AppState>, req: &Request) -> Result<Response<SignedIn>, ApiError> {
-        let client = client_info(req, &state);
+    async fn refresh(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        client: ClientInfo,
+    ) -> Result<Response<SignedIn>, ApiError> {
         state.limiters.check(Limit::Refresh, client.ip).await?;
         let presented = cookies::read(req, cookies::REFRESH_COOKIE);
-        let (issued, user) = sessions::rotate(&state, presented.as_deref(), &client).await?;
+        let (issued, user) = state.sessions.rotate(presented.as_deref(), &client).await?;
         Ok(with_session_cookies(SignedIn::Ok(Json(session_body(user, &issued))), &issued, &state))
     }
 
@@ -216,13 +219,17 @@ impl AuthApi {
     /// Revokes the session named by the refresh cookie (or else the access
     /// token) and clears both cookies. Never fails for a missing or bad token.
     #[oai(path = "/logout", method = "post")]
-    async fn logout(&self, state: Data<&AppState>, req: &Request) -> Result<Response<NoContent>, ApiError> {
-        let client = client_info(req, &state);
+    async fn logout(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        client: ClientInfo,
+    ) -> Result<Response<NoContent>, ApiError> {
         if let Some(token) = cookies::read(req, cookies::REFRESH_COOKIE) {
-            sessions::logout_by_token(&state, &token, TokenType::Refresh, &client).await?;
+            state.sessions.logout_by_token(&token, TokenType::Refresh, &client).await?;
         }
         if let Some(token) = access_token(req) {
-            sessions::logout_by_token(&state, &token, TokenType::Access, &client).await?;
+            state.sessions.logout_by_token(&token, TokenType::Access, &client).await?;
         }
         Ok(cleared_cookies(NoContent::NoContent, &state))
     }
@@ -232,10 +239,9 @@ impl AuthApi {
     async fn logout_all(
         &self,
         state: Data<&AppState>,
-        req: &Request,
+        client: ClientInfo,
         current: CurrentUser,
     ) -> Result<Response<NoContent>, ApiError> {
-        let client = client_info(req, &state);
         let txn = state.db.begin().await?;
         let revoked = sessions::revoke_all(&txn, current.user.id, None).await?;
         Entry::new(Event::LogoutAll, current.user.id, &client)
@@ -255,7 +261,7 @@ impl AuthApi {
     /// The signed-in user's live sessions (devices), with the current one marked.
     #[oai(path = "/sessions", method = "get")]
     async fn sessions(&self, state: Data<&AppState>, current: CurrentUser) -> Result<SessionList, ApiError> {
-        let live = sessions::list_live(&state.db, current.user.id).await?;
+        let live = state.sessions.list_live(current.user.id).await?;
         let list = live.into_iter().map(|s| SessionInfo::new(s, current.session_id)).collect();
         Ok(SessionList::Ok(Json(list)))
     }
@@ -268,11 +274,10 @@ impl AuthApi {
     async fn revoke_session(
         &self,
         state: Data<&AppState>,
-        req: &Request,
+        client: ClientInfo,
         current: CurrentUser,
         id: Path<Uuid>,
     ) -> Result<Response<NoContent>, ApiError> {
-        let client = client_info(req, &state);
         let txn = state.db.begin().await?;
         if !sessions::revoke_own(&txn, current.user.id, id.0).await? {
             return Err(ApiError::NotFound);
@@ -298,11 +303,10 @@ impl AuthApi {
     async fn change_password(
         &self,
         state: Data<&AppState>,
-        req: &Request,
+        client: ClientInfo,
         current: CurrentUser,
         body: JsonBody<ChangePasswordRequest>,
     ) -> Result<NoContent, ApiError> {
-        let client = client_info(req, &state);
         state.limiters.check(Limit::Login, client.ip).await?;
         let body = body.0;
         let words = personal_words(&current.user.email, current.user.full_name.as_deref());
@@ -336,10 +340,6 @@ impl AuthApi {
         txn.commit().await?;
         Ok(NoContent::NoContent)
     }
-}
-
-pub fn client_info(req: &Request, state: &AppState) -> ClientInfo {
-    ClientInfo::from_request(req, &state.config.trusted_proxies)
 }
 
 fn session_body(user: user::Model, issued: &IssuedTokens) -> Session {

@@ -1,7 +1,7 @@
 //! `/api/v1/users`: user administration for `admin` and above. The rules of
 //! the role hierarchy live in [`check_manage`] and [`check_grant`].
 
-use poem::{Request, web::Data};
+use poem::web::Data;
 use poem_openapi::{
     ApiResponse, OpenApi,
     param::{Path, Query},
@@ -18,13 +18,13 @@ use uuid::Uuid;
 use crate::{
     api::{
         ApiTags,
-        auth::client_info,
         json_body::JsonBody,
         pagination::Page,
         schemas::{RoleChange, User, UserUpdate},
     },
     audit::{Entry, Event},
     auth::{CurrentUser, sessions},
+    client::ClientInfo,
     clock::now,
     domain::{Role, parse_full_name},
     entity::{refresh_token, session, task, user},
@@ -149,7 +149,7 @@ impl UsersApi {
     async fn update(
         &self,
         state: Data<&AppState>,
-        req: &Request,
+        client: ClientInfo,
         current: CurrentUser,
         id: Path<Uuid>,
         body: JsonBody<UserUpdate>,
@@ -170,7 +170,6 @@ impl UsersApi {
             other => other.take(),
         };
 
-        let client = client_info(req, &state);
         let was_active = target.is_active;
         let txn = state.db.begin().await?;
         claim_manageable(&txn, &current.user, target.id).await?;
@@ -201,7 +200,7 @@ impl UsersApi {
     async fn set_role(
         &self,
         state: Data<&AppState>,
-        req: &Request,
+        client: ClientInfo,
         current: CurrentUser,
         id: Path<Uuid>,
         body: JsonBody<RoleChange>,
@@ -212,7 +211,6 @@ impl UsersApi {
         let role = body.0.role;
         check_grant(&current.user, role)?;
 
-        let client = client_info(req, &state);
         let before = target.role;
         let txn = state.db.begin().await?;
         claim_manageable(&txn, &current.user, target.id).await?;
@@ -234,14 +232,13 @@ impl UsersApi {
     async fn delete(
         &self,
         state: Data<&AppState>,
-        req: &Request,
+        client: ClientInfo,
         current: CurrentUser,
         id: Path<Uuid>,
     ) -> Result<UserDeleted, ApiError> {
         current.require_role(MIN_ROLE)?;
         let target = find_user(&state, id.0).await?;
         check_manage(&current.user, &target)?;
-        let client = client_info(req, &state);
         // Explicit deletes in one transaction, not only ON DELETE CASCADE: the
         // outcome must not depend on a backend's foreign-key settings.
         let txn = state.db.begin().await?;

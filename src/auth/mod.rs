@@ -1,7 +1,6 @@
 //! Who is calling: the access-token extractor ([`CurrentUser`]), and the
 //! pieces behind it (passwords, tokens, cookies, sessions, rate limits).
 
-pub mod client_ip;
 pub mod cookies;
 pub mod password;
 pub mod ratelimit;
@@ -107,7 +106,7 @@ impl<'a> ApiExtractor<'a> for CurrentUser {
             TokenError::Expired => ApiError::TokenExpired,
             TokenError::Invalid => ApiError::TokenInvalid,
         })?;
-        let (user, session) = sessions::authenticate(state, &claims).await?;
+        let (user, session) = state.sessions.authenticate(&claims).await?;
         Ok(CurrentUser { user, session_id: session.id })
     }
 }

@@ -3,6 +3,8 @@
 //! its token (single use, with a grace window for racing tabs and theft
 //! detection after it), logout revokes it.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
@@ -12,31 +14,44 @@ use uuid::Uuid;
 
 use crate::{
     audit::{Entry, Event},
-    auth::tokens::{Claims, TokenError, TokenType},
+    auth::tokens::{Claims, TokenError, TokenKeys, TokenType},
+    client::ClientInfo,
     clock::now,
+    config::Config,
     entity::{refresh_token, session, user},
     error::ApiError,
-    state::AppState,
 };
 
-/// Where a request comes from: shown in the session list and the audit trail.
-#[derive(Clone, Debug, Default)]
-pub struct ClientInfo {
-    pub ip: Option<std::net::IpAddr>,
-    pub user_agent: Option<String>,
+/// The lifetimes that shape a session (see `docs/SESSIONS.md`).
+#[derive(Clone, Copy, Debug)]
+pub struct SessionPolicy {
+    pub access_token_ttl: Duration,
+    /// Idle timeout: each refresh starts it again.
+    pub refresh_token_ttl: Duration,
+    /// Absolute limit from login; no refresh extends a session past it.
+    pub session_max_age: Duration,
+    /// How long a rotated refresh token may be presented again by a racing tab.
+    pub refresh_reuse_grace: Duration,
 }
 
-impl ClientInfo {
-    pub fn from_request(req: &poem::Request, trusted_proxies: &[ipnet::IpNet]) -> Self {
+impl SessionPolicy {
+    pub fn from_config(config: &Config) -> Self {
         Self {
-            ip: crate::auth::client_ip::client_ip(req, trusted_proxies),
-            user_agent: req
-                .headers()
-                .get(poem::http::header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|ua| truncate(ua.to_owned(), 512)),
+            access_token_ttl: chrono(config.access_token_ttl),
+            refresh_token_ttl: chrono(config.refresh_token_ttl),
+            session_max_age: chrono(config.session_max_age),
+            refresh_reuse_grace: chrono(config.refresh_reuse_grace),
         }
     }
+}
+
+/// Everything session code needs, and nothing else: the database, the token
+/// keys and the lifetimes. Cheap to clone; the CLI and tests build their own.
+#[derive(Clone)]
+pub struct Sessions {
+    db: DatabaseConnection,
+    tokens: Arc<TokenKeys>,
+    policy: SessionPolicy,
 }
 
 /// Tokens to hand to the browser. `refresh_token` is `None` when a tab lost a
@@ -53,105 +68,224 @@ fn chrono(d: std::time::Duration) -> Duration {
     Duration::from_std(d).unwrap_or(Duration::MAX)
 }
 
-/// Opens a session for a user whose credentials were just checked, on the
-/// caller's transaction (so the session lands with the login or registration).
-pub async fn start(
-    state: &AppState,
-    txn: &impl ConnectionTrait,
-    user_id: Uuid,
-    client: &ClientInfo,
-) -> Result<IssuedTokens, ApiError> {
-    let cfg = &state.config;
-    let now = now();
-    let session_id = Uuid::now_v7();
-    let max_expires_at = now + chrono(cfg.session_max_age);
-    let refresh_expires_at = (now + chrono(cfg.refresh_token_ttl)).min(max_expires_at);
-    let (refresh_token, jti) = state.tokens.sign(TokenType::Refresh, user_id, session_id, now, refresh_expires_at)?;
-
-    session::ActiveModel {
-        id: Set(session_id),
-        user_id: Set(user_id),
-        created_at: Set(now),
-        last_used_at: Set(now),
-        expires_at: Set(refresh_expires_at),
-        max_expires_at: Set(max_expires_at),
-        revoked_at: Set(None),
-        user_agent: Set(client.user_agent.clone()),
-        ip: Set(client.ip.map(|ip| ip.to_string())),
-    }
-    .insert(txn)
-    .await?;
-    insert_refresh_row(txn, jti, session_id, now, refresh_expires_at).await?;
-
-    let (access_token, access_expires_at) = sign_access(state, user_id, session_id, now, max_expires_at)?;
-    Ok(IssuedTokens {
-        session_id,
-        access_token,
-        access_expires_at,
-        refresh_token: Some(refresh_token),
-        refresh_expires_at,
-    })
-}
-
-/// Exchanges a refresh token for new tokens. See the contract's "Session cookies".
-pub async fn rotate(
-    state: &AppState,
-    presented: Option<&str>,
-    client: &ClientInfo,
-) -> Result<(IssuedTokens, user::Model), ApiError> {
-    let presented = presented.ok_or(ApiError::RefreshTokenMissing)?;
-    let claims = match state.tokens.verify(presented, TokenType::Refresh) {
-        Ok(claims) => claims,
-        Err(TokenError::Expired) => return Err(expired_refresh_error(state, presented).await),
-        Err(TokenError::Invalid) => return Err(ApiError::RefreshTokenInvalid),
-    };
-    let cfg = &state.config;
-    let now = now();
-    let new_jti = Uuid::new_v4();
-
-    let txn = state.db.begin().await?;
-    // Claim the token first: a write as the transaction's first statement takes
-    // the write lock up front, and `used_at IS NULL` lets exactly one racer win.
-    let claimed = refresh_token::Entity::update_many()
-        .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
-        .col_expr(refresh_token::Column::ReplacedBy, Expr::value(new_jti))
-        // Primary key only: a secondary-index range lock here deadlocks MySQL
-        // against the winner's insert. `jti` and `sid` are both signed anyway.
-        .filter(refresh_token::Column::Id.eq(claims.jti))
-        .filter(refresh_token::Column::UsedAt.is_null())
-        .exec(&txn)
-        .await?
-        .rows_affected
-        == 1;
-
-    let (session, user) = load_live_session(&txn, &claims, now).await?;
-    if !claimed {
-        txn.rollback().await?;
-        return raced_or_reused(state, &claims, &session, now, client).await;
+impl Sessions {
+    pub fn new(db: DatabaseConnection, tokens: Arc<TokenKeys>, policy: SessionPolicy) -> Self {
+        Self { db, tokens, policy }
     }
 
-    let refresh_expires_at = (now + chrono(cfg.refresh_token_ttl)).min(session.max_expires_at);
-    let new_token =
-        state.tokens.sign_with_jti(TokenType::Refresh, user.id, claims.sid, new_jti, now, refresh_expires_at)?;
-    insert_refresh_row(&txn, new_jti, claims.sid, now, refresh_expires_at).await?;
-    session::Entity::update_many()
-        .col_expr(session::Column::LastUsedAt, Expr::value(now))
-        .col_expr(session::Column::ExpiresAt, Expr::value(refresh_expires_at))
-        .filter(session::Column::Id.eq(claims.sid))
-        .exec(&txn)
+    /// Opens a session for a user whose credentials were just checked, on the
+    /// caller's transaction (so the session lands with the login or registration).
+    pub async fn start(
+        &self,
+        txn: &impl ConnectionTrait,
+        user_id: Uuid,
+        client: &ClientInfo,
+    ) -> Result<IssuedTokens, ApiError> {
+        let now = now();
+        let session_id = Uuid::now_v7();
+        let max_expires_at = now + self.policy.session_max_age;
+        let refresh_expires_at = (now + self.policy.refresh_token_ttl).min(max_expires_at);
+        let (refresh_token, jti) =
+            self.tokens.sign(TokenType::Refresh, user_id, session_id, now, refresh_expires_at)?;
+
+        session::ActiveModel {
+            id: Set(session_id),
+            user_id: Set(user_id),
+            created_at: Set(now),
+            last_used_at: Set(now),
+            expires_at: Set(refresh_expires_at),
+            max_expires_at: Set(max_expires_at),
+            revoked_at: Set(None),
+            user_agent: Set(client.user_agent.clone()),
+            ip: Set(client.ip.map(|ip| ip.to_string())),
+        }
+        .insert(txn)
         .await?;
-    Entry::new(Event::Refresh, user.id, client).record(&txn).await?;
-    txn.commit().await?;
+        insert_refresh_row(txn, jti, session_id, now, refresh_expires_at).await?;
 
-    let (access_token, access_expires_at) = sign_access(state, user.id, claims.sid, now, session.max_expires_at)?;
-    let issued = IssuedTokens {
-        session_id: claims.sid,
-        access_token,
-        access_expires_at,
-        refresh_token: Some(new_token),
-        refresh_expires_at,
-    };
-    Ok((issued, user))
+        let (access_token, access_expires_at) = self.sign_access(user_id, session_id, now, max_expires_at)?;
+        Ok(IssuedTokens {
+            session_id,
+            access_token,
+            access_expires_at,
+            refresh_token: Some(refresh_token),
+            refresh_expires_at,
+        })
+    }
+
+    /// Exchanges a refresh token for new tokens (`docs/SESSIONS.md`, "Refresh").
+    pub async fn rotate(
+        &self,
+        presented: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<(IssuedTokens, user::Model), ApiError> {
+        let presented = presented.ok_or(ApiError::RefreshTokenMissing)?;
+        let claims = match self.tokens.verify(presented, TokenType::Refresh) {
+            Ok(claims) => claims,
+            Err(TokenError::Expired) => return Err(self.expired_refresh_error(presented).await),
+            Err(TokenError::Invalid) => return Err(ApiError::RefreshTokenInvalid),
+        };
+        let now = now();
+        let new_jti = Uuid::new_v4();
+
+        let txn = self.db.begin().await?;
+        // Claim the token first: a write as the transaction's first statement takes
+        // the write lock up front, and `used_at IS NULL` lets exactly one racer win.
+        let claimed = refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
+            .col_expr(refresh_token::Column::ReplacedBy, Expr::value(new_jti))
+            // Primary key only: a secondary-index range lock here deadlocks MySQL
+            // against the winner's insert. `jti` and `sid` are both signed anyway.
+            .filter(refresh_token::Column::Id.eq(claims.jti))
+            .filter(refresh_token::Column::UsedAt.is_null())
+            .exec(&txn)
+            .await?
+            .rows_affected
+            == 1;
+
+        let (session, user) = load_live_session(&txn, &claims, now).await?;
+        if !claimed {
+            txn.rollback().await?;
+            return self.raced_or_reused(&claims, &session, now, client).await;
+        }
+
+        let refresh_expires_at = (now + self.policy.refresh_token_ttl).min(session.max_expires_at);
+        let new_token =
+            self.tokens.sign_with_jti(TokenType::Refresh, user.id, claims.sid, new_jti, now, refresh_expires_at)?;
+        insert_refresh_row(&txn, new_jti, claims.sid, now, refresh_expires_at).await?;
+        session::Entity::update_many()
+            .col_expr(session::Column::LastUsedAt, Expr::value(now))
+            .col_expr(session::Column::ExpiresAt, Expr::value(refresh_expires_at))
+            .filter(session::Column::Id.eq(claims.sid))
+            .exec(&txn)
+            .await?;
+        Entry::new(Event::Refresh, user.id, client).record(&txn).await?;
+        txn.commit().await?;
+
+        let (access_token, access_expires_at) = self.sign_access(user.id, claims.sid, now, session.max_expires_at)?;
+        let issued = IssuedTokens {
+            session_id: claims.sid,
+            access_token,
+            access_expires_at,
+            refresh_token: Some(new_token),
+            refresh_expires_at,
+        };
+        Ok((issued, user))
+    }
+
+    /// A token that was already rotated: a racing tab inside the grace window gets
+    /// a fresh access token only; anyone later is treated as a thief.
+    async fn raced_or_reused(
+        &self,
+        claims: &Claims,
+        session: &session::Model,
+        now: DateTime<Utc>,
+        client: &ClientInfo,
+    ) -> Result<(IssuedTokens, user::Model), ApiError> {
+        let Some(row) = refresh_token::Entity::find_by_id(claims.jti).one(&self.db).await? else {
+            return Err(ApiError::RefreshTokenInvalid);
+        };
+        let used_at = row.used_at.unwrap_or(now);
+        let grace = self.policy.refresh_reuse_grace;
+        let successor = match row.replaced_by {
+            Some(id) if now < used_at + grace => refresh_token::Entity::find_by_id(id).one(&self.db).await?,
+            _ => None,
+        };
+        let Some(successor) = successor else {
+            let txn = self.db.begin().await?;
+            revoke(&txn, session.id).await?;
+            Entry::new(Event::RefreshReuseDetected, session.user_id, client)
+                .detail(format!("session {}", session.id))
+                .record(&txn)
+                .await?;
+            txn.commit().await?;
+            tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reused: session revoked");
+            return Err(ApiError::RefreshTokenReused);
+        };
+        let user = user::Entity::find_by_id(session.user_id).one(&self.db).await?.ok_or(ApiError::SessionRevoked)?;
+        let (access_token, access_expires_at) = self.sign_access(user.id, session.id, now, session.max_expires_at)?;
+        let issued = IssuedTokens {
+            session_id: session.id,
+            access_token,
+            access_expires_at,
+            refresh_token: None,
+            refresh_expires_at: successor.expires_at,
+        };
+        Ok((issued, user))
+    }
+
+    /// Tells a session past its absolute limit from a token that merely idled out.
+    async fn expired_refresh_error(&self, presented: &str) -> ApiError {
+        let Ok(claims) = self.tokens.verify_ignoring_expiry(presented, TokenType::Refresh) else {
+            return ApiError::RefreshTokenInvalid;
+        };
+        match session::Entity::find_by_id(claims.sid).one(&self.db).await {
+            Ok(Some(s)) if now() >= s.max_expires_at => ApiError::SessionExpired,
+            Ok(_) => ApiError::RefreshTokenExpired,
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Checks an access token's session and user on every authenticated request:
+    /// one primary-key lookup joined to its user, so logout, revocation and
+    /// deactivation take effect at once, not when the access token expires.
+    pub async fn authenticate(&self, claims: &Claims) -> Result<(user::Model, session::Model), ApiError> {
+        let found = session::Entity::find_by_id(claims.sid).find_also_related(user::Entity).one(&self.db).await?;
+        match found {
+            Some((session, Some(user))) if session.user_id == claims.sub => {
+                if session.revoked_at.is_some() {
+                    Err(ApiError::SessionRevoked)
+                } else if !user.is_active {
+                    Err(ApiError::AccountDisabled)
+                } else {
+                    Ok((user, session))
+                }
+            }
+            _ => Err(ApiError::TokenInvalid),
+        }
+    }
+
+    /// Revokes the session a token names, if the token is genuine (expired is fine:
+    /// logging out with a stale cookie must still end the session).
+    pub async fn logout_by_token(&self, token: &str, typ: TokenType, client: &ClientInfo) -> Result<(), ApiError> {
+        let Ok(claims) = self.tokens.verify_ignoring_expiry(token, typ) else {
+            return Ok(());
+        };
+        let txn = self.db.begin().await?;
+        let revoked = revoke_own(&txn, claims.sub, claims.sid).await?;
+        if revoked {
+            Entry::new(Event::Logout, claims.sub, client).record(&txn).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// A user's sessions that can still be used, newest first.
+    pub async fn list_live(&self, user_id: Uuid) -> Result<Vec<session::Model>, ApiError> {
+        use sea_orm::QueryOrder;
+        let now = now();
+        Ok(session::Entity::find()
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::RevokedAt.is_null())
+            .filter(session::Column::ExpiresAt.gt(now))
+            .filter(session::Column::MaxExpiresAt.gt(now))
+            .order_by_desc(session::Column::LastUsedAt)
+            .order_by_desc(session::Column::CreatedAt)
+            .all(&self.db)
+            .await?)
+    }
+
+    fn sign_access(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        now: DateTime<Utc>,
+        max_expires_at: DateTime<Utc>,
+    ) -> Result<(String, DateTime<Utc>), ApiError> {
+        let expires_at = (now + self.policy.access_token_ttl).min(max_expires_at);
+        let (token, _) = self.tokens.sign(TokenType::Access, user_id, session_id, now, expires_at)?;
+        Ok((token, expires_at))
+    }
 }
 
 /// The session and its user, if the session may still be refreshed.
@@ -173,78 +307,6 @@ async fn load_live_session(
         return Err(ApiError::SessionExpired);
     }
     Ok((session, user))
-}
-
-/// A token that was already rotated: a racing tab inside the grace window gets
-/// a fresh access token only; anyone later is treated as a thief.
-async fn raced_or_reused(
-    state: &AppState,
-    claims: &Claims,
-    session: &session::Model,
-    now: DateTime<Utc>,
-    client: &ClientInfo,
-) -> Result<(IssuedTokens, user::Model), ApiError> {
-    let Some(row) = refresh_token::Entity::find_by_id(claims.jti).one(&state.db).await? else {
-        return Err(ApiError::RefreshTokenInvalid);
-    };
-    let used_at = row.used_at.unwrap_or(now);
-    let grace = chrono(state.config.refresh_reuse_grace);
-    let successor = match row.replaced_by {
-        Some(id) if now < used_at + grace => refresh_token::Entity::find_by_id(id).one(&state.db).await?,
-        _ => None,
-    };
-    let Some(successor) = successor else {
-        let txn = state.db.begin().await?;
-        revoke(&txn, session.id).await?;
-        Entry::new(Event::RefreshReuseDetected, session.user_id, client)
-            .detail(format!("session {}", session.id))
-            .record(&txn)
-            .await?;
-        txn.commit().await?;
-        tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reused: session revoked");
-        return Err(ApiError::RefreshTokenReused);
-    };
-    let user = user::Entity::find_by_id(session.user_id).one(&state.db).await?.ok_or(ApiError::SessionRevoked)?;
-    let (access_token, access_expires_at) = sign_access(state, user.id, session.id, now, session.max_expires_at)?;
-    let issued = IssuedTokens {
-        session_id: session.id,
-        access_token,
-        access_expires_at,
-        refresh_token: None,
-        refresh_expires_at: successor.expires_at,
-    };
-    Ok((issued, user))
-}
-
-/// Tells a session past its absolute limit from a token that merely idled out.
-async fn expired_refresh_error(state: &AppState, presented: &str) -> ApiError {
-    let Ok(claims) = state.tokens.verify_ignoring_expiry(presented, TokenType::Refresh) else {
-        return ApiError::RefreshTokenInvalid;
-    };
-    match session::Entity::find_by_id(claims.sid).one(&state.db).await {
-        Ok(Some(s)) if now() >= s.max_expires_at => ApiError::SessionExpired,
-        Ok(_) => ApiError::RefreshTokenExpired,
-        Err(e) => e.into(),
-    }
-}
-
-/// Checks an access token's session and user on every authenticated request:
-/// one primary-key lookup joined to its user, so logout, revocation and
-/// deactivation take effect at once, not when the access token expires.
-pub async fn authenticate(state: &AppState, claims: &Claims) -> Result<(user::Model, session::Model), ApiError> {
-    let found = session::Entity::find_by_id(claims.sid).find_also_related(user::Entity).one(&state.db).await?;
-    match found {
-        Some((session, Some(user))) if session.user_id == claims.sub => {
-            if session.revoked_at.is_some() {
-                Err(ApiError::SessionRevoked)
-            } else if !user.is_active {
-                Err(ApiError::AccountDisabled)
-            } else {
-                Ok((user, session))
-            }
-        }
-        _ => Err(ApiError::TokenInvalid),
-    }
 }
 
 /// The one way sessions get revoked: every live session matching `which` is
@@ -279,53 +341,6 @@ pub async fn revoke_all(db: &impl ConnectionTrait, user_id: Uuid, keep: Option<U
     revoke_where(db, which).await
 }
 
-/// Revokes the session a token names, if the token is genuine (expired is fine:
-/// logging out with a stale cookie must still end the session).
-pub async fn logout_by_token(
-    state: &AppState,
-    token: &str,
-    typ: TokenType,
-    client: &ClientInfo,
-) -> Result<(), ApiError> {
-    let Ok(claims) = state.tokens.verify_ignoring_expiry(token, typ) else {
-        return Ok(());
-    };
-    let txn = state.db.begin().await?;
-    let revoked = revoke_own(&txn, claims.sub, claims.sid).await?;
-    if revoked {
-        Entry::new(Event::Logout, claims.sub, client).record(&txn).await?;
-    }
-    txn.commit().await?;
-    Ok(())
-}
-
-/// A user's sessions that can still be used, newest first.
-pub async fn list_live(db: &DatabaseConnection, user_id: Uuid) -> Result<Vec<session::Model>, ApiError> {
-    use sea_orm::QueryOrder;
-    let now = now();
-    Ok(session::Entity::find()
-        .filter(session::Column::UserId.eq(user_id))
-        .filter(session::Column::RevokedAt.is_null())
-        .filter(session::Column::ExpiresAt.gt(now))
-        .filter(session::Column::MaxExpiresAt.gt(now))
-        .order_by_desc(session::Column::LastUsedAt)
-        .order_by_desc(session::Column::CreatedAt)
-        .all(db)
-        .await?)
-}
-
-fn sign_access(
-    state: &AppState,
-    user_id: Uuid,
-    session_id: Uuid,
-    now: DateTime<Utc>,
-    max_expires_at: DateTime<Utc>,
-) -> Result<(String, DateTime<Utc>), ApiError> {
-    let expires_at = (now + chrono(state.config.access_token_ttl)).min(max_expires_at);
-    let (token, _) = state.tokens.sign(TokenType::Access, user_id, session_id, now, expires_at)?;
-    Ok((token, expires_at))
-}
-
 async fn insert_refresh_row(
     db: &impl ConnectionTrait,
     jti: Uuid,
@@ -344,13 +359,6 @@ async fn insert_refresh_row(
     .insert(db)
     .await?;
     Ok(())
-}
-
-fn truncate(mut s: String, max_chars: usize) -> String {
-    if let Some((idx, _)) = s.char_indices().nth(max_chars) {
-        s.truncate(idx);
-    }
-    s
 }
 
 /// How long a refresh-token row outlives its expiry before it is purged (more

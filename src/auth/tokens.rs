@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::config::Config;
 
-/// Allowed clock skew between instances, in seconds (the contract's maximum).
+/// Allowed clock skew between instances, in seconds (at most 5, see docs/SESSIONS.md).
 const LEEWAY_SECS: u64 = 5;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

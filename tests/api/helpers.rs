@@ -56,8 +56,8 @@ async fn spawn_on(
     tweak: impl FnOnce(&mut Config),
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> (TestApp, tokio::task::JoinHandle<anyhow::Result<()>>) {
-    if std::env::var_os("RUST_LOG").is_some() {
-        latchkey::telemetry::init();
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        latchkey::telemetry::init(&filter);
     }
     let mut config = Config {
         bind_addr: "127.0.0.1:0".parse().unwrap(),

@@ -28,7 +28,7 @@ async fn act(actor: &TestApp, action: Action, target: uuid::Uuid) -> reqwest::Re
     }
 }
 
-/// Every actor role x target role x action, against the contract's rules.
+/// Every actor role x target role x action, against the role rules in docs/SESSIONS.md.
 #[tokio::test]
 async fn the_role_hierarchy_decides_who_may_do_what() {
     let app = spawn_app().await;

@@ -1,11 +1,52 @@
-//! Which address a request comes from, for rate limiting and the session list.
-//! `X-Forwarded-For` is believed only when the peer is one of `TRUSTED_PROXIES`;
-//! otherwise any client could pick its own rate-limit key.
+//! Where a request comes from: [`ClientInfo`], a handler argument that the
+//! rate limits, the session list and the audit trail use. `X-Forwarded-For` is
+//! believed only when the peer is one of `TRUSTED_PROXIES`; otherwise any
+//! client could pick its own rate-limit key.
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use poem::Request;
+use poem::{FromRequest, Request, RequestBody, http::header::USER_AGENT};
+
+use crate::state::AppState;
+
+/// The longest user agent kept; the rest is cut off (it is shown, never parsed).
+const MAX_USER_AGENT_CHARS: usize = 512;
+
+/// Where a request comes from: its client IP (through trusted proxies) and
+/// user agent. Take it as a handler argument.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    pub fn from_request(req: &Request, trusted_proxies: &[IpNet]) -> Self {
+        Self {
+            ip: client_ip(req, trusted_proxies),
+            user_agent: req
+                .headers()
+                .get(USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|ua| truncate(ua.to_owned(), MAX_USER_AGENT_CHARS)),
+        }
+    }
+}
+
+impl<'a> FromRequest<'a> for ClientInfo {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let state = req.data::<AppState>().expect("BUG: AppState is installed on the route");
+        Ok(Self::from_request(req, &state.config.trusted_proxies))
+    }
+}
+
+fn truncate(mut s: String, max_chars: usize) -> String {
+    if let Some((idx, _)) = s.char_indices().nth(max_chars) {
+        s.truncate(idx);
+    }
+    s
+}
 
 pub fn client_ip(req: &Request, trusted: &[IpNet]) -> Option<IpAddr> {
     let peer = req.remote_addr().as_socket_addr().map(|a| canonical(a.ip()))?;

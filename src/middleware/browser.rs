@@ -1,13 +1,16 @@
-//! Browser protections: CORS for the `ALLOWED_ORIGINS` allowlist, and the
-//! rejection of unsafe cross-site requests (on top of `SameSite=Strict`).
-//! Both are middleware in front of every route, so no handler ever runs for a
-//! forged cross-site request.
+//! Browser protections, all in one place: CORS for the `ALLOWED_ORIGINS`
+//! allowlist, the rejection of unsafe cross-site requests (on top of
+//! `SameSite=Strict`), the security headers on every response and
+//! `Cache-Control: no-store` on the API. They are middleware in front of every
+//! route, so no handler ever runs for a forged cross-site request and no
+//! response, error or 404 included, goes out without its headers.
 
 use std::sync::Arc;
 
 use poem::{
     Endpoint, IntoResponse, Middleware, Request, Response, Result,
     http::{HeaderValue, Method, StatusCode, header},
+    middleware::SetHeader,
 };
 
 use crate::error::ApiError;
@@ -28,7 +31,7 @@ impl Origins {
     }
 }
 
-fn header_str<'a>(req: &'a Request, name: impl header::AsHeaderName) -> Option<&'a str> {
+fn header_str(req: &Request, name: impl header::AsHeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -129,6 +132,47 @@ impl<E: Endpoint> Endpoint for CorsEndpoint<E> {
             headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
             headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
             headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED_HEADERS));
+        }
+        Ok(response)
+    }
+}
+
+/// `X-Content-Type-Options`, `X-Frame-Options` and `Referrer-Policy` on every
+/// response, and HSTS when cookies are `Secure` (the deployment is HTTPS).
+pub fn security_headers(cookie_secure: bool) -> SetHeader {
+    let headers = SetHeader::new()
+        .overriding("X-Content-Type-Options", "nosniff")
+        .overriding("X-Frame-Options", "DENY")
+        .overriding("Referrer-Policy", "no-referrer");
+    if cookie_secure {
+        headers.overriding("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    } else {
+        headers
+    }
+}
+
+/// `Cache-Control: no-store` on every API response: they carry personal data
+/// and `Set-Cookie`, which no shared or browser cache may keep.
+pub struct NoStore;
+
+impl<E: Endpoint> Middleware<E> for NoStore {
+    type Output = NoStoreEndpoint<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        NoStoreEndpoint(ep)
+    }
+}
+
+pub struct NoStoreEndpoint<E>(E);
+
+impl<E: Endpoint> Endpoint for NoStoreEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        let is_api = req.uri().path().starts_with("/api/");
+        let mut response = self.0.call(req).await?.into_response();
+        if is_api {
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
         Ok(response)
     }

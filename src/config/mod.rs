@@ -1,0 +1,418 @@
+//! Settings: read once from the environment (and `.env`) into [`Config`], then
+//! checked by [`Config::validate`]. Nothing else in the crate reads env vars.
+
+mod docs;
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::{Context, bail};
+use clap::{ArgAction, FromArgMatches, builder::BoolishValueParser};
+use ipnet::IpNet;
+use rand::RngCore;
+
+/// A secret that never shows up in `Debug` output or logs.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AppEnv {
+    #[value(alias = "dev")]
+    Development,
+    #[value(alias = "prod")]
+    Production,
+}
+
+/// Every setting, declared once: the field's doc comment is its documentation
+/// (`latchkey serve --help`, the README table and `.env.example` are generated
+/// from it; a test fails when they drift), `env` names its variable and
+/// `default_value` its default.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Config {
+    /// `development` or `production`. Production refuses to start, naming the
+    /// setting, on unsafe values: a missing or short `JWT_SECRET`,
+    /// `COOKIE_SECURE=false`, `BCRYPT_COST` below 10.
+    #[arg(long, env = "APP_ENV", default_value = "development", ignore_case = true, help_heading = "Server")]
+    pub app_env: AppEnv,
+    /// Address and port to listen on.
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8000", help_heading = "Server")]
+    pub bind_addr: SocketAddr,
+    /// Largest accepted request body, in bytes; larger is 413.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value = "65536", help_heading = "Server")]
+    pub max_body_bytes: usize,
+    /// Longest a request may take, body included; then 503 `server_busy`.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration, help_heading = "Server")]
+    pub request_timeout: Duration,
+    /// Requests handled at once; more are answered 503 `server_busy` at once.
+    #[arg(long, env = "MAX_IN_FLIGHT", default_value = "1024", help_heading = "Server")]
+    pub max_in_flight: usize,
+    /// Log filter: `info`, `warn`, `latchkey=debug`, ... Passwords, tokens and
+    /// hashes are never logged at any level.
+    #[arg(long, env = "RUST_LOG", default_value = "info", help_heading = "Server")]
+    pub rust_log: String,
+
+    /// `sqlite://latchkey.db?mode=rwc` (a file next to the process),
+    /// `postgres://user:pass@host:5432/db` or `mysql://user:pass@host:3306/db`
+    /// (MySQL and MariaDB).
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://latchkey.db?mode=rwc", help_heading = "Database")]
+    pub database_url: String,
+    /// Connection pool size per process.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value = "20", help_heading = "Database")]
+    pub database_max_connections: u32,
+    /// Longest wait for a database connection; past it a request answers 503
+    /// `database_unavailable`.
+    #[arg(long, env = "DATABASE_TIMEOUT", default_value = "5s", value_parser = parse_duration, help_heading = "Database")]
+    pub database_timeout: Duration,
+    /// PostgreSQL `statement_timeout`: a statement running longer is cancelled.
+    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT", default_value = "10s", value_parser = parse_duration, help_heading = "Database")]
+    pub database_statement_timeout: Duration,
+    /// Apply pending migrations at start-up (`false` if you run `latchkey migrate` yourself).
+    #[arg(long, env = "RUN_MIGRATIONS", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new(), help_heading = "Database")]
+    pub run_migrations: bool,
+    /// How often revoked and expired sessions and expired refresh tokens are
+    /// deleted; `0` turns it off.
+    #[arg(long, env = "PURGE_INTERVAL", default_value = "1h", value_parser = parse_duration, help_heading = "Database")]
+    pub purge_interval: Duration,
+
+    /// HS256 signing key, at least 32 bytes (`openssl rand -base64 48`); the
+    /// same on every instance. Unset in development: a random one is generated
+    /// and every session ends when the process stops.
+    #[arg(long, env = "JWT_SECRET", value_parser = parse_secret, hide_env_values = true, help_heading = "Tokens")]
+    pub jwt_secret: Option<Secret>,
+    /// `iss` claim, required and checked.
+    #[arg(long, env = "JWT_ISSUER", default_value = "latchkey", help_heading = "Tokens")]
+    pub jwt_issuer: String,
+    /// `aud` claim, required and checked.
+    #[arg(long, env = "JWT_AUDIENCE", default_value = "latchkey", help_heading = "Tokens")]
+    pub jwt_audience: String,
+    /// Access token (and `access_token` cookie) lifetime.
+    #[arg(long, env = "ACCESS_TOKEN_TTL", default_value = "15m", value_parser = parse_duration, help_heading = "Tokens")]
+    pub access_token_ttl: Duration,
+    /// Refresh token lifetime, which is the idle timeout: each refresh starts it again.
+    #[arg(long, env = "REFRESH_TOKEN_TTL", default_value = "7d", value_parser = parse_duration, help_heading = "Tokens")]
+    pub refresh_token_ttl: Duration,
+    /// Absolute session limit from login; then 401 `session_expired`.
+    #[arg(long, env = "SESSION_MAX_AGE", default_value = "30d", value_parser = parse_duration, help_heading = "Tokens")]
+    pub session_max_age: Duration,
+    /// A rotated refresh token presented again within this window (two tabs
+    /// racing) gets a new access token; later, it revokes the session (theft).
+    #[arg(long, env = "REFRESH_REUSE_GRACE", default_value = "10s", value_parser = parse_duration, help_heading = "Tokens")]
+    pub refresh_reuse_grace: Duration,
+    /// bcrypt work factor, 4 to 31 (at least 10 in production); each +1 doubles
+    /// the time of a login.
+    #[arg(long, env = "BCRYPT_COST", default_value = "12", help_heading = "Tokens")]
+    pub bcrypt_cost: u32,
+
+    /// `Secure` cookies (and HSTS). `false` only for plain-http development.
+    #[arg(long, env = "COOKIE_SECURE", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new(), help_heading = "Browsers")]
+    pub cookie_secure: bool,
+    /// Cookie `Domain` attribute; unset means host-only cookies (recommended).
+    #[arg(long, env = "COOKIE_DOMAIN", help_heading = "Browsers")]
+    pub cookie_domain: Option<String>,
+    /// Comma-separated CORS allowlist: these origins may call the API with
+    /// credentials (origin echoed, never `*`). Not needed when the SPA is
+    /// served from the same origin.
+    #[arg(long, env = "ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin, help_heading = "Browsers")]
+    pub allowed_origins: Vec<String>,
+
+    /// Login (and password-change) attempts per minute per client IP: that many
+    /// at once, then one more every 60/N s; beyond, 429 with `Retry-After`.
+    #[arg(long, env = "LOGIN_RATE_PER_MINUTE", default_value = "5", help_heading = "Rate limits")]
+    pub login_rate_per_minute: u32,
+    /// Registrations per minute per client IP.
+    #[arg(long, env = "REGISTER_RATE_PER_MINUTE", default_value = "10", help_heading = "Rate limits")]
+    pub register_rate_per_minute: u32,
+    /// Refreshes per minute per client IP.
+    #[arg(long, env = "REFRESH_RATE_PER_MINUTE", default_value = "60", help_heading = "Rate limits")]
+    pub refresh_rate_per_minute: u32,
+    /// Comma-separated IPs or CIDRs of proxies whose `X-Forwarded-For` is
+    /// believed for the client IP. Empty when clients connect directly.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net, help_heading = "Rate limits")]
+    pub trusted_proxies: Vec<IpNet>,
+    /// `redis://host:6379`: every rate limit is kept in Redis, shared by all
+    /// instances. If Redis stops answering, each instance falls back to its
+    /// own in-process limits (logged once a minute).
+    #[arg(long, env = "RATE_LIMIT_REDIS_URL", help_heading = "Rate limits")]
+    pub rate_limit_redis_url: Option<String>,
+}
+
+pub use docs::{env_example, help_text, readme_table};
+
+pub const MIN_SECRET_BYTES: usize = 32;
+pub const MIN_PRODUCTION_BCRYPT_COST: u32 = 10;
+
+/// Parses `Config` alone (the binary's subcommands do not take settings as flags).
+#[derive(clap::Parser)]
+#[command(name = "latchkey", no_binary_name = true)]
+struct Settings {
+    #[command(flatten)]
+    config: Config,
+}
+
+impl Default for Config {
+    /// The documented defaults, development mode, no secret yet.
+    fn default() -> Self {
+        Self::from_lookup(|_| None).expect("BUG: every default parses")
+    }
+}
+
+/// One setting as documented: its variable, its default, what it does.
+pub struct SettingDoc {
+    pub heading: String,
+    pub env: String,
+    pub default: Option<String>,
+    pub help: String,
+}
+
+impl Config {
+    /// Reads every setting from the process environment. Call `dotenvy::dotenv()` first
+    /// to let a `.env` file fill in what the environment does not set.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Same as [`Config::from_env`], over any key/value source (tests pass a
+    /// map). An empty or blank value counts as unset, as in `.env.example`.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        // The variables are looked up here, not by clap (which reads the process
+        // environment when the command is built), so tests never touch it.
+        let args: Vec<String> = command()
+            .get_arguments()
+            .filter_map(|arg| {
+                let env = arg.get_env()?.to_str()?;
+                let mut value = get(env)?.trim().to_owned();
+                if let Some(delimiter) = arg.get_value_delimiter() {
+                    let items: Vec<&str> = value.split(delimiter).map(str::trim).filter(|v| !v.is_empty()).collect();
+                    value = items.join(&delimiter.to_string());
+                }
+                let long = arg.get_long()?;
+                (!value.is_empty()).then(|| format!("--{long}={value}"))
+            })
+            .collect();
+        let matches = command()
+            .mut_args(|arg| arg.env(None))
+            .try_get_matches_from(args)
+            .map_err(|e| anyhow::anyhow!("{}", e.render().to_string().trim_end()))?;
+        Ok(Settings::from_arg_matches(&matches)?.config)
+    }
+
+    /// Every setting, in declaration order, for generated documentation.
+    pub fn documentation() -> Vec<SettingDoc> {
+        command()
+            .get_arguments()
+            .filter_map(|arg| {
+                Some(SettingDoc {
+                    heading: arg.get_help_heading().unwrap_or_default().to_owned(),
+                    env: arg.get_env()?.to_str()?.to_owned(),
+                    default: (!arg.get_default_values().is_empty()).then(|| {
+                        arg.get_default_values().iter().map(|v| v.to_string_lossy()).collect::<Vec<_>>().join(",")
+                    }),
+                    help: arg.get_long_help().or(arg.get_help())?.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Refuses unsafe production settings, naming the setting; in development,
+    /// fills in a random JWT secret (sessions then end with the process).
+    pub fn validate(&mut self) -> anyhow::Result<()> {
+        let production = self.app_env == AppEnv::Production;
+        match &self.jwt_secret {
+            Some(s) if s.expose().len() < MIN_SECRET_BYTES => {
+                bail!(
+                    "JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes (generate one with `openssl rand -base64 48`)"
+                )
+            }
+            Some(_) => {}
+            None if production => {
+                bail!("JWT_SECRET is required when APP_ENV=production (generate one with `openssl rand -base64 48`)")
+            }
+            None => {
+                tracing::warn!(
+                    "JWT_SECRET is not set: using a random secret; every session ends when the process stops"
+                );
+                self.jwt_secret = Some(random_secret());
+            }
+        }
+        if production && !self.cookie_secure {
+            bail!("COOKIE_SECURE=false is not allowed when APP_ENV=production");
+        }
+        if production && self.bcrypt_cost < MIN_PRODUCTION_BCRYPT_COST {
+            bail!("BCRYPT_COST must be at least {MIN_PRODUCTION_BCRYPT_COST} when APP_ENV=production");
+        }
+        if !(4..=31).contains(&self.bcrypt_cost) {
+            bail!("BCRYPT_COST must be between 4 and 31");
+        }
+        for (name, value) in [
+            ("ACCESS_TOKEN_TTL", self.access_token_ttl),
+            ("REFRESH_TOKEN_TTL", self.refresh_token_ttl),
+            ("SESSION_MAX_AGE", self.session_max_age),
+        ] {
+            if value.is_zero() {
+                bail!("{name} must be longer than zero");
+            }
+        }
+        for (name, value) in [
+            ("LOGIN_RATE_PER_MINUTE", self.login_rate_per_minute),
+            ("REGISTER_RATE_PER_MINUTE", self.register_rate_per_minute),
+            ("REFRESH_RATE_PER_MINUTE", self.refresh_rate_per_minute),
+            ("DATABASE_MAX_CONNECTIONS", self.database_max_connections),
+        ] {
+            if value == 0 {
+                bail!("{name} must be at least 1");
+            }
+        }
+        Ok(())
+    }
+
+    pub fn jwt_secret(&self) -> &Secret {
+        self.jwt_secret.as_ref().expect("BUG: Config::validate fills in the JWT secret")
+    }
+}
+
+fn random_secret() -> Secret {
+    let mut bytes = [0u8; 48];
+    rand::rng().fill_bytes(&mut bytes);
+    Secret(hex::encode(bytes))
+}
+
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Settings::command()
+}
+
+fn parse_secret(s: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(s))
+}
+
+/// `scheme://host[:port]`, compared without a trailing slash.
+fn parse_origin(s: &str) -> Result<String, std::convert::Infallible> {
+    Ok(s.trim().trim_end_matches('/').to_owned())
+}
+
+fn parse_net(s: &str) -> anyhow::Result<IpNet> {
+    let s = s.trim();
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+        .with_context(|| format!("`{s}` is not an IP address or CIDR"))
+}
+
+/// Whole seconds (`900`) or a number with one unit suffix: `s`, `m`, `h`, `d`.
+pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    if digits.is_empty() {
+        bail!("expected a number of seconds or a number with a unit (s, m, h, d)");
+    }
+    let n: u64 = digits.parse().context("number too large")?;
+    let factor = match unit.trim() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        other => bail!("unknown unit `{other}`; use s, m, h or d"),
+    };
+    n.checked_mul(factor).map(Duration::from_secs).context("duration too large")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut c = Config::from_lookup(|k| map.get(k).cloned())?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    #[test]
+    fn durations_take_seconds_or_a_unit() {
+        assert_eq!(parse_duration("900").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86_400));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        for bad in ["", "m", "15x", "-5", "1.5h", "99999999999999999999", "18446744073709551615d"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn production_refuses_a_missing_or_short_secret_naming_it() {
+        let err = config(&[("APP_ENV", "production")]).unwrap_err().to_string();
+        assert!(err.contains("JWT_SECRET"), "{err}");
+        let err = config(&[("APP_ENV", "production"), ("JWT_SECRET", "short")]).unwrap_err().to_string();
+        assert!(err.contains("JWT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn production_refuses_insecure_cookies_and_cheap_bcrypt() {
+        let secret = "x".repeat(32);
+        let err = config(&[("APP_ENV", "production"), ("JWT_SECRET", &secret), ("COOKIE_SECURE", "false")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("COOKIE_SECURE"), "{err}");
+        let err = config(&[("APP_ENV", "production"), ("JWT_SECRET", &secret), ("BCRYPT_COST", "4")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("BCRYPT_COST"), "{err}");
+        assert!(config(&[("APP_ENV", "production"), ("JWT_SECRET", &secret)]).is_ok());
+    }
+
+    #[test]
+    fn development_generates_a_secret() {
+        let c = config(&[]).unwrap();
+        assert!(c.jwt_secret().expose().len() >= MIN_SECRET_BYTES);
+        assert_ne!(c.jwt_secret().expose(), config(&[]).unwrap().jwt_secret().expose());
+    }
+
+    #[test]
+    fn bad_values_name_their_setting() {
+        for (key, value) in [
+            ("BIND_ADDR", "nope"),
+            ("ACCESS_TOKEN_TTL", "soon"),
+            ("BCRYPT_COST", "twelve"),
+            ("COOKIE_SECURE", "maybe"),
+            ("TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("APP_ENV", "staging"),
+            ("LOGIN_RATE_PER_MINUTE", "0"),
+        ] {
+            let err = format!("{:#}", config(&[(key, value)]).unwrap_err());
+            assert!(err.contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn lists_are_split_and_trimmed() {
+        let c = config(&[
+            ("ALLOWED_ORIGINS", " https://app.example.com/ , http://localhost:5173"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1"),
+        ])
+        .unwrap();
+        assert_eq!(c.allowed_origins, ["https://app.example.com", "http://localhost:5173"]);
+        assert_eq!(c.trusted_proxies.len(), 2);
+    }
+
+    #[test]
+    fn debug_output_hides_the_secret() {
+        let c = config(&[("JWT_SECRET", "a-very-secret-value-that-is-long-enough")]).unwrap();
+        assert!(!format!("{c:?}").contains("a-very-secret"));
+    }
+}

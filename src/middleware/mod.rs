@@ -1,0 +1,13 @@
+//! HTTP middleware of our own. The order they wrap the routes in is in
+//! [`crate::app::protect`].
+
+/// `Allow` on 405 responses.
+pub mod allow;
+/// Browser protections: CORS, cross-site rejection, security headers, no-store.
+pub mod browser;
+/// Body size, request time and in-flight caps.
+pub mod limits;
+
+pub use allow::AllowOn405;
+pub use browser::{Cors, NoStore, Origins, RejectCrossSite, security_headers};
+pub use limits::{Backpressure, BodyLimit};
