@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI for the example SPA: type drift check, build, unit tests, end-to-end tests
+# CI for the example SPA: type check, lint, type drift check, build, unit tests, end-to-end tests
 # in headless Chromium against the Latchkey binary (../target/debug/latchkey by
 # default, or LATCHKEY_BIN). Exits non-zero on the first failure.
 set -euo pipefail
@@ -14,6 +14,12 @@ fi
 
 echo "==> npm ci"
 npm ci --no-audit --no-fund
+
+echo "==> type check"
+npm run typecheck
+
+echo "==> lint"
+npm run lint
 
 echo "==> the committed API types match ../openapi.yaml"
 npm run check:types

@@ -1,6 +1,7 @@
-import { useEffect, useState } from 'react';
+import { useEffect } from 'react';
 import { useAuthState, useSession } from './auth';
 import { Spinner } from './components/ui';
+import { useAction } from './hooks/useAction';
 import { navigate, useRoute, type Route } from './router';
 import { LoginScreen, RegisterScreen } from './screens/AuthScreens';
 import { PasswordScreen } from './screens/PasswordScreen';
@@ -49,7 +50,7 @@ export function App() {
 
 function Header({ email, name, route }: { email: string; name?: string | null; route: Route | null }) {
   const session = useSession();
-  const [leaving, setLeaving] = useState(false);
+  const { busy: leaving, run } = useAction();
   const link = (to: Route, label: string) => (
     <a href={`#/${to}`} aria-current={route === to ? 'page' : undefined}>{label}</a>
   );
@@ -62,9 +63,12 @@ function Header({ email, name, route }: { email: string; name?: string | null; r
         {link('password', 'Password')}
       </nav>
       <span className="who" data-testid="signed-in-as" title={email}>{name ? `${name} (${email})` : email}</span>
-      <button type="button" className="secondary" disabled={leaving} onClick={async () => {
-        setLeaving(true);
-        await session.logout();
+      <button type="button" className="secondary" disabled={leaving} onClick={() => {
+        // logout() cannot fail: it signs out here even when the server cannot be reached
+        void run(async () => {
+          await session.logout();
+          return {};
+        });
       }}>{leaving ? 'Logging out…' : 'Log out'}</button>
     </header>
   );

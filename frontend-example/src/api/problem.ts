@@ -3,6 +3,26 @@ import type { components } from './schema';
 export type Problem = components['schemas']['Problem'];
 export type FieldError = components['schemas']['FieldError'];
 
+/**
+ * What a call to the API came back with, as openapi-fetch returns it (and as
+ * the session's `login`, `register` and `logoutAll` do): an `error` (the
+ * parsed problem document, a string, or what was thrown) and the `response`,
+ * when there was one.
+ */
+export interface Outcome {
+  error?: unknown;
+  response?: Response;
+}
+
+/** The outcome of a failed call: what `<ErrorMessage>` shows. */
+export type Failure = Outcome;
+
+/** The failure in `outcome`, or null when the call succeeded (no error, and a 2xx response if any). */
+export function failureOf(outcome: Outcome): Failure | null {
+  const { error, response } = outcome;
+  return error !== undefined || (response !== undefined && !response.ok) ? { error, response } : null;
+}
+
 /** True when `value` looks like Latchkey's RFC 9457 problem document. */
 export function isProblem(value: unknown): value is Problem {
   return (

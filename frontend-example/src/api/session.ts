@@ -14,7 +14,7 @@
  *   renewals are announced to other tabs on the BroadcastChannel `latchkey-auth`.
  */
 import createClient, { type Client } from 'openapi-fetch';
-import { describeError, isProblem, problemCode } from './problem';
+import { describeError, isProblem, problemCode, type Outcome } from './problem';
 import type { components, paths } from './schema';
 
 export type User = components['schemas']['User'];
@@ -118,10 +118,12 @@ export interface Session {
   subscribe(listener: () => void): () => void;
   /** Asks the server who is signed in (GET /me, refreshing once on 401). */
   start(): Promise<void>;
-  login(body: components['schemas']['LoginRequest']): Promise<{ error?: unknown; response?: Response }>;
-  register(body: components['schemas']['RegisterRequest']): Promise<{ error?: unknown; response?: Response }>;
+  /** Signs in (POST /login); the outcome's `error` tells why not. */
+  login(body: components['schemas']['LoginRequest']): Promise<Outcome>;
+  /** Creates an account and signs in (POST /register); the outcome's `error` tells why not. */
+  register(body: components['schemas']['RegisterRequest']): Promise<Outcome>;
   logout(): Promise<void>;
-  logoutAll(): Promise<{ error?: unknown; response?: Response }>;
+  logoutAll(): Promise<Outcome>;
   /** One shared refresh; `sentWith` is the stamp current when the failed request was sent. */
   refresh(sentWith?: string): Promise<RefreshOutcome>;
   /** Ends the session locally (and in other tabs), e.g. after the server said it is over. */
@@ -295,9 +297,14 @@ export function createSession(options: SessionOptions = {}): Session {
     }
   }
 
-  async function login(body: components['schemas']['LoginRequest']) {
+  /**
+   * Sign-in and registration are one exchange: post the credentials (without
+   * refresh-and-retry), and on success the server sets the session cookies and
+   * answers with the user, which this tab and the others are told about.
+   */
+  async function signIn(post: () => Promise<{ data?: { user: User }; error?: unknown; response: Response }>): Promise<Outcome> {
     try {
-      const { data, error, response } = await raw.POST('/api/v1/auth/login', { body });
+      const { data, error, response } = await post();
       if (data) {
         signedIn(data.user, 'login');
         return { response };
@@ -308,17 +315,12 @@ export function createSession(options: SessionOptions = {}): Session {
     }
   }
 
-  async function register(body: components['schemas']['RegisterRequest']) {
-    try {
-      const { data, error, response } = await raw.POST('/api/v1/auth/register', { body });
-      if (data) {
-        signedIn(data.user, 'login');
-        return { response };
-      }
-      return { error, response };
-    } catch (error) {
-      return { error };
-    }
+  function login(body: components['schemas']['LoginRequest']) {
+    return signIn(() => raw.POST('/api/v1/auth/login', { body }));
+  }
+
+  function register(body: components['schemas']['RegisterRequest']) {
+    return signIn(() => raw.POST('/api/v1/auth/register', { body }));
   }
 
   async function logout() {
@@ -331,7 +333,7 @@ export function createSession(options: SessionOptions = {}): Session {
     end(notice, 'You signed out in another tab.');
   }
 
-  async function logoutAll() {
+  async function logoutAll(): Promise<Outcome> {
     try {
       const { error, response } = await api.POST('/api/v1/auth/logout-all');
       if (response.ok) {

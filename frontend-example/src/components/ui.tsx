@@ -1,11 +1,5 @@
 import { useId, type InputHTMLAttributes, type ReactNode } from 'react';
-import { describeError, fieldErrors } from '../api/problem';
-
-/** The outcome of a failed call, as openapi-fetch returns it. */
-export interface Failure {
-  error?: unknown;
-  response?: Response;
-}
+import { describeError, fieldErrors, type Failure } from '../api/problem';
 
 /** A failure's message for the person, or null when there is none. */
 export function ErrorMessage({ failure }: { failure: Failure | null }) {

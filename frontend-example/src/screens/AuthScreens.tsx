@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { useSession } from '../auth';
-import { ErrorMessage, errorsOf, Field, Notice, type Failure } from '../components/ui';
+import { ErrorMessage, errorsOf, Field, Notice } from '../components/ui';
+import { useAction } from '../hooks/useAction';
 
 const PASSWORD_HINT = '8 to 128 characters, with a lowercase letter, an uppercase letter and a digit.';
 
@@ -8,16 +9,11 @@ export function LoginScreen({ notice }: { notice?: string }) {
   const session = useSession();
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [failure, setFailure] = useState<Failure | null>(null);
+  const { busy, failure, run } = useAction();
 
   async function submit(event: FormEvent) {
     event.preventDefault();
-    setBusy(true);
-    setFailure(null);
-    const result = await session.login({ email, password });
-    setBusy(false);
-    if (result.error !== undefined || (result.response && !result.response.ok)) setFailure(result);
+    await run(() => session.login({ email, password }));
     // on success the session state changes and the app shows the tasks
   }
 
@@ -44,17 +40,12 @@ export function RegisterScreen({ notice }: { notice?: string }) {
   const [email, setEmail] = useState('');
   const [fullName, setFullName] = useState('');
   const [password, setPassword] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [failure, setFailure] = useState<Failure | null>(null);
+  const { busy, failure, run } = useAction();
 
   async function submit(event: FormEvent) {
     event.preventDefault();
-    setBusy(true);
-    setFailure(null);
     const name = fullName.trim();
-    const result = await session.register({ email, password, ...(name ? { full_name: name } : {}) });
-    setBusy(false);
-    if (result.error !== undefined || (result.response && !result.response.ok)) setFailure(result);
+    await run(() => session.register({ email, password, ...(name ? { full_name: name } : {}) }));
   }
 
   const fields = errorsOf(failure);

@@ -1,7 +1,8 @@
 import { useState, type FormEvent } from 'react';
 import { isProblem } from '../api/problem';
 import { useApi } from '../auth';
-import { ErrorMessage, errorsOf, Field, Notice, type Failure } from '../components/ui';
+import { ErrorMessage, errorsOf, Field, Notice } from '../components/ui';
+import { useAction } from '../hooks/useAction';
 import { PASSWORD_HINT } from './AuthScreens';
 
 export function PasswordScreen() {
@@ -9,8 +10,7 @@ export function PasswordScreen() {
   const [current, setCurrent] = useState('');
   const [next, setNext] = useState('');
   const [confirm, setConfirm] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [failure, setFailure] = useState<Failure | null>(null);
+  const { busy, failure, setFailure, run } = useAction();
   const [mismatch, setMismatch] = useState(false);
   const [done, setDone] = useState(false);
 
@@ -23,29 +23,24 @@ export function PasswordScreen() {
       return;
     }
     setMismatch(false);
-    setBusy(true);
-    try {
+    const changed = await run(async () => {
       const { error, response } = await api.PUT('/api/v1/auth/password', {
         body: { current_password: current, new_password: next },
       });
-      if (response.ok) {
-        setDone(true);
-        setCurrent('');
-        setNext('');
-        setConfirm('');
-      } else if (isProblem(error) && error.code === 'invalid_credentials') {
+      if (isProblem(error) && error.code === 'invalid_credentials') {
         // The server's words are about signing in; here only the current password can be wrong.
-        setFailure({
+        return {
           error: { ...error, detail: 'Your current password is not correct.', errors: [{ field: 'current_password', message: 'This is not your current password.' }] },
           response,
-        });
-      } else {
-        setFailure({ error, response });
+        };
       }
-    } catch (error) {
-      setFailure({ error });
-    } finally {
-      setBusy(false);
+      return { error, response };
+    });
+    if (changed) {
+      setDone(true);
+      setCurrent('');
+      setNext('');
+      setConfirm('');
     }
   }
 

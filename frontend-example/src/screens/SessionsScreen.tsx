@@ -1,7 +1,8 @@
 import { useCallback, useEffect, useState } from 'react';
 import type { components } from '../api/schema';
 import { useSession } from '../auth';
-import { ErrorMessage, formatTime, Notice, Spinner, type Failure } from '../components/ui';
+import { ErrorMessage, formatTime, Notice, Spinner } from '../components/ui';
+import { useAction } from '../hooks/useAction';
 
 type SessionInfo = components['schemas']['SessionInfo'];
 
@@ -27,27 +28,23 @@ export function SessionsScreen() {
   const session = useSession();
   const api = session.api;
   const [sessions, setSessions] = useState<SessionInfo[] | null>(null);
-  const [loading, setLoading] = useState(true);
-  const [failure, setFailure] = useState<Failure | null>(null);
-  const [busy, setBusy] = useState<string | null>(null);
+  const list = useAction('load'); // loads as it mounts
+  const action = useAction(); // revoking a session, logging out everywhere
   const [notice, setNotice] = useState<string | null>(null);
+  const { run: runLoad, setFailure: setLoadFailure } = list;
+  // One message area: the failure of the last action, else that of the last load.
+  const failure = action.failure ?? list.failure;
 
   const load = useCallback(async () => {
-    setLoading(true);
-    try {
-      const { data, error, response } = await api.GET('/api/v1/auth/sessions');
-      if (data) {
-        setSessions([...data].sort((a, b) => Number(b.current) - Number(a.current))); // this browser first
-        setFailure(null);
-      } else {
-        setFailure({ error, response });
+    // The last error stays on screen until this load has succeeded or failed.
+    await runLoad(async () => {
+      const result = await api.GET('/api/v1/auth/sessions');
+      if (result.data) {
+        setSessions([...result.data].sort((a, b) => Number(b.current) - Number(a.current))); // this browser first
       }
-    } catch (error) {
-      setFailure({ error });
-    } finally {
-      setLoading(false);
-    }
-  }, [api]);
+      return result;
+    }, { label: 'load', keepFailure: true });
+  }, [api, runLoad]);
 
   useEffect(() => {
     void load();
@@ -58,46 +55,37 @@ export function SessionsScreen() {
       await session.logout();
       return;
     }
-    setBusy(target.id);
-    setFailure(null);
+    setLoadFailure(null); // a new action replaces any message on screen
     setNotice(null);
-    try {
-      const { error, response } = await api.DELETE('/api/v1/auth/sessions/{id}', { params: { path: { id: target.id } } });
-      if (response.ok) {
-        await load();
+    await action.run(async () => {
+      const outcome = await api.DELETE('/api/v1/auth/sessions/{id}', { params: { path: { id: target.id } } });
+      if (outcome.response.ok) {
+        await load(); // the buttons stay disabled until the list is fresh
         setNotice(`Signed out ${deviceName(target.user_agent)}.`);
-      } else {
-        setFailure({ error, response });
       }
-    } catch (error) {
-      setFailure({ error });
-    } finally {
-      setBusy(null);
-    }
+      return outcome;
+    }, { label: target.id });
   }
 
   async function logoutEverywhere() {
-    setBusy('all');
-    setFailure(null);
-    const result = await session.logoutAll();
-    if (result.error !== undefined || (result.response && !result.response.ok)) setFailure(result);
-    setBusy(null);
+    setLoadFailure(null); // a new action replaces any message on screen
+    await action.run(() => session.logoutAll(), { label: 'all' });
   }
 
   return (
     <section className="card" aria-labelledby="sessions-title">
       <div className="heading-row">
         <h1 id="sessions-title">Sessions</h1>
-        <button type="button" className="danger" onClick={logoutEverywhere} disabled={busy !== null}>
-          {busy === 'all' ? 'Signing out…' : 'Log out everywhere'}
+        <button type="button" className="danger" onClick={logoutEverywhere} disabled={action.busy}>
+          {action.running === 'all' ? 'Signing out…' : 'Log out everywhere'}
         </button>
       </div>
       <p className="hint">Every browser or device where you are signed in. Sign out any you do not recognise.</p>
       {notice && <Notice>{notice}</Notice>}
       <ErrorMessage failure={failure} />
-      {loading && !sessions && <Spinner label="Loading sessions…" />}
+      {list.busy && !sessions && <Spinner label="Loading sessions…" />}
       {sessions && (
-        <ul className="sessions" aria-busy={loading}>
+        <ul className="sessions" aria-busy={list.busy}>
           {sessions.map((s) => (
             <li key={s.id} className={s.current ? 'current' : undefined} data-session-id={s.id}>
               <div>
@@ -108,8 +96,8 @@ export function SessionsScreen() {
                   {formatTime(s.expires_at)}
                 </p>
               </div>
-              <button type="button" className="secondary" onClick={() => revoke(s)} disabled={busy !== null}>
-                {busy === s.id ? 'Revoking…' : s.current ? 'Log out' : 'Revoke'}
+              <button type="button" className="secondary" onClick={() => revoke(s)} disabled={action.busy}>
+                {action.running === s.id ? 'Revoking…' : s.current ? 'Log out' : 'Revoke'}
               </button>
             </li>
           ))}

@@ -1,7 +1,8 @@
 import { useCallback, useEffect, useId, useState, type FormEvent } from 'react';
 import type { components } from '../api/schema';
 import { useApi } from '../auth';
-import { ErrorMessage, errorsOf, Field, Spinner, type Failure } from '../components/ui';
+import { ErrorMessage, errorsOf, Field, Spinner } from '../components/ui';
+import { useAction } from '../hooks/useAction';
 
 type Task = components['schemas']['Task'];
 type Filter = 'all' | 'open' | 'completed';
@@ -24,29 +25,18 @@ function NewTaskForm({ onCreated }: { onCreated: () => void }) {
   const api = useApi();
   const [title, setTitle] = useState('');
   const [description, setDescription] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [failure, setFailure] = useState<Failure | null>(null);
+  const { busy, failure, run } = useAction();
 
   async function submit(event: FormEvent) {
     event.preventDefault();
-    setBusy(true);
-    setFailure(null);
-    try {
-      const text = description.trim();
-      const { data, error, response } = await api.POST('/api/v1/tasks', {
-        body: { title, ...(text ? { description: text } : {}) },
-      });
-      if (data) {
-        setTitle('');
-        setDescription('');
-        onCreated();
-      } else {
-        setFailure({ error, response });
-      }
-    } catch (error) {
-      setFailure({ error });
-    } finally {
-      setBusy(false);
+    const text = description.trim();
+    const created = await run(() => api.POST('/api/v1/tasks', {
+      body: { title, ...(text ? { description: text } : {}) },
+    }));
+    if (created) {
+      setTitle('');
+      setDescription('');
+      onCreated();
     }
   }
 
@@ -67,39 +57,28 @@ function TaskItem({ task, onChanged }: { task: Task; onChanged: (task: Task | nu
   const [editing, setEditing] = useState(false);
   const [title, setTitle] = useState(task.title);
   const [description, setDescription] = useState(task.description ?? '');
-  const [busy, setBusy] = useState<string | null>(null);
-  const [failure, setFailure] = useState<Failure | null>(null);
+  const { busy, running, failure, setFailure, run } = useAction();
   const path = { params: { path: { id: task.id } } };
 
-  async function run(label: string, call: () => Promise<{ data?: Task; error?: unknown; response: Response }>, removed = false) {
-    setBusy(label);
-    setFailure(null);
-    try {
-      const { data, error, response } = await call();
-      if (response.ok) {
-        setEditing(false);
-        onChanged(removed ? null : (data ?? task));
-      } else {
-        setFailure({ error, response });
-      }
-    } catch (error) {
-      setFailure({ error });
-    } finally {
-      setBusy(null);
+  async function change(label: string, call: () => Promise<{ data?: Task; error?: unknown; response: Response }>, removed = false) {
+    const outcome = await run(call, { label });
+    if (outcome) {
+      setEditing(false);
+      onChanged(removed ? null : (outcome.data ?? task));
     }
   }
 
   const toggle = () =>
-    run('complete', () => api.PATCH('/api/v1/tasks/{id}/complete', { ...path, body: { completed: !task.completed } }));
-  const remove = () => run('delete', () => api.DELETE('/api/v1/tasks/{id}', path), true);
+    change('complete', () => api.PATCH('/api/v1/tasks/{id}/complete', { ...path, body: { completed: !task.completed } }));
+  const remove = () => change('delete', () => api.DELETE('/api/v1/tasks/{id}', path), true);
   const save = (event: FormEvent) => {
     event.preventDefault();
-    void run('save', () => api.PUT('/api/v1/tasks/{id}', { ...path, body: { title, description } }));
+    void change('save', () => api.PUT('/api/v1/tasks/{id}', { ...path, body: { title, description } }));
   };
 
   const fields = errorsOf(failure);
   return (
-    <li className={`task${task.completed ? ' done' : ''}`} data-task-id={task.id} aria-busy={busy !== null}>
+    <li className={`task${task.completed ? ' done' : ''}`} data-task-id={task.id} aria-busy={busy}>
       {editing ? (
         <form onSubmit={save} noValidate aria-label={`Edit ${task.title}`}>
           <Field label="Title" name="title" value={title} maxLength={200} onChange={(e) => setTitle(e.target.value)}
@@ -107,8 +86,8 @@ function TaskItem({ task, onChanged }: { task: Task; onChanged: (task: Task | nu
           <Description value={description} onChange={setDescription} error={fields.description} />
           <ErrorMessage failure={failure} />
           <div className="actions">
-            <button type="submit" disabled={busy !== null}>{busy === 'save' ? 'Saving…' : 'Save'}</button>
-            <button type="button" className="secondary" disabled={busy !== null} onClick={() => {
+            <button type="submit" disabled={busy}>{running === 'save' ? 'Saving…' : 'Save'}</button>
+            <button type="button" className="secondary" disabled={busy} onClick={() => {
               setEditing(false);
               setTitle(task.title);
               setDescription(task.description ?? '');
@@ -119,7 +98,7 @@ function TaskItem({ task, onChanged }: { task: Task; onChanged: (task: Task | nu
       ) : (
         <>
           <div className="task-main">
-            <input type="checkbox" id={`task-${task.id}`} checked={task.completed} disabled={busy !== null} onChange={toggle}
+            <input type="checkbox" id={`task-${task.id}`} checked={task.completed} disabled={busy} onChange={toggle}
               aria-label={task.completed ? `Mark "${task.title}" as not done` : `Mark "${task.title}" as done`} />
             <div>
               <label htmlFor={`task-${task.id}`} className="task-title">{task.title}</label>
@@ -127,13 +106,13 @@ function TaskItem({ task, onChanged }: { task: Task; onChanged: (task: Task | nu
             </div>
           </div>
           <div className="actions">
-            <button type="button" className="secondary" disabled={busy !== null} onClick={() => {
+            <button type="button" className="secondary" disabled={busy} onClick={() => {
               setTitle(task.title);
               setDescription(task.description ?? '');
               setEditing(true);
             }}>Edit</button>
-            <button type="button" className="danger" disabled={busy !== null} onClick={remove}>
-              {busy === 'delete' ? 'Deleting…' : 'Delete'}
+            <button type="button" className="danger" disabled={busy} onClick={remove}>
+              {running === 'delete' ? 'Deleting…' : 'Delete'}
             </button>
           </div>
           <ErrorMessage failure={failure} />
@@ -149,29 +128,22 @@ export function TasksScreen() {
   const [offset, setOffset] = useState(0);
   const [tasks, setTasks] = useState<Task[] | null>(null);
   const [total, setTotal] = useState(0);
-  const [loading, setLoading] = useState(true);
-  const [failure, setFailure] = useState<Failure | null>(null);
+  const { busy: loading, failure, run: runLoad } = useAction('load'); // loads as it mounts
 
   const load = useCallback(async () => {
-    setLoading(true);
-    try {
-      const completed = filter === 'all' ? undefined : filter === 'completed';
-      const { data, error, response } = await api.GET('/api/v1/tasks', {
+    const completed = filter === 'all' ? undefined : filter === 'completed';
+    // The last error stays on screen until this load has succeeded or failed.
+    await runLoad(async () => {
+      const result = await api.GET('/api/v1/tasks', {
         params: { query: { limit: PAGE_SIZE, offset, ...(completed === undefined ? {} : { completed }) } },
       });
-      if (data) {
-        setTasks(data);
-        setTotal(Number(response.headers.get('X-Total-Count') ?? data.length));
-        setFailure(null);
-      } else {
-        setFailure({ error, response });
+      if (result.data) {
+        setTasks(result.data);
+        setTotal(Number(result.response.headers.get('X-Total-Count') ?? result.data.length));
       }
-    } catch (error) {
-      setFailure({ error });
-    } finally {
-      setLoading(false);
-    }
-  }, [api, filter, offset]);
+      return result;
+    }, { label: 'load', keepFailure: true });
+  }, [api, filter, offset, runLoad]);
 
   useEffect(() => {
     void load();

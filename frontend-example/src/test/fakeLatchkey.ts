@@ -1,6 +1,6 @@
 /**
- * A faithful in-memory double of the Latchkey HTTP contract (../../../CONTRACT
- * in shared/) plus a browser cookie jar, for unit-testing the session logic
+ * A faithful in-memory double of Latchkey's HTTP behaviour (docs/SESSIONS.md
+ * and openapi.yaml at the repository root) plus a browser cookie jar, for unit-testing the session logic
  * without a server. It implements the status codes, problem `code`s and the
  * cookie semantics the client depends on:
  *
