@@ -22,9 +22,9 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
-    pub fn from_request(req: &Request, trusted_proxies: &[IpNet]) -> Self {
+    pub fn from_request(req: &Request, trusted_proxies: &[IpNet], forwarded_header: ForwardedHeader) -> Self {
         Self {
-            ip: client_ip(req, trusted_proxies),
+            ip: client_ip(req, trusted_proxies, forwarded_header),
             user_agent: req
                 .headers()
                 .get(USER_AGENT)
@@ -37,7 +37,7 @@ impl ClientInfo {
 impl<'a> FromRequest<'a> for ClientInfo {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
         let state = req.data::<AppState>().expect("BUG: AppState is installed on the route");
-        Ok(Self::from_request(req, &state.config.trusted_proxies))
+        Ok(Self::from_request(req, &state.config.trusted_proxies, state.config.forwarded_header))
     }
 }
 
@@ -48,23 +48,81 @@ fn truncate(mut s: String, max_chars: usize) -> String {
     s
 }
 
-pub fn client_ip(req: &Request, trusted: &[IpNet]) -> Option<IpAddr> {
+/// Which header a trusted proxy writes the client chain into. Only one is
+/// read: a proxy passes the other through untouched, so a client could fill it in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1` (nginx, most load balancers).
+    #[default]
+    #[value(name = "x-forwarded-for")]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client;proto=https, for=proxy1`.
+    #[value(name = "forwarded")]
+    Forwarded,
+}
+
+pub fn client_ip(req: &Request, trusted: &[IpNet], header: ForwardedHeader) -> Option<IpAddr> {
     let peer = req.remote_addr().as_socket_addr().map(|a| canonical(a.ip()))?;
-    let forwarded =
-        req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
-    Some(resolve(peer, &forwarded, trusted))
+    let name = match header {
+        ForwardedHeader::XForwardedFor => "x-forwarded-for",
+        ForwardedHeader::Forwarded => "forwarded",
+    };
+    let raw = req.headers().get_all(name).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
+    let hops = match header {
+        ForwardedHeader::XForwardedFor => raw.split(',').map(str::to_owned).collect(),
+        ForwardedHeader::Forwarded => forwarded_for_values(&raw),
+    };
+    Some(resolve_hops(peer, &hops, trusted))
+}
+
+/// The `for=` value of each RFC 7239 element, in order (elements without one
+/// count as an unknown hop, which ends the walk).
+pub fn forwarded_for_values(header: &str) -> Vec<String> {
+    header
+        .split(',')
+        .map(|element| {
+            element
+                .split(';')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(key, _)| key.trim().eq_ignore_ascii_case("for"))
+                .map_or_else(|| "unknown".to_owned(), |(_, value)| value.trim().trim_matches('"').to_owned())
+        })
+        .collect()
+}
+
+/// An address as proxies write it: `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1`,
+/// `[2001:db8::1]` or `[2001:db8::1]:443`. `unknown` and obfuscated names are not.
+pub fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim().trim_matches('"');
+    if let Some(rest) = hop.strip_prefix('[') {
+        let (addr, tail) = rest.split_once(']')?;
+        let port_ok = tail.is_empty() || tail.strip_prefix(':').is_some_and(|p| p.parse::<u16>().is_ok());
+        return port_ok.then(|| addr.parse().ok()).flatten();
+    }
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    let (addr, port) = hop.rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    addr.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
+}
+
+/// [`resolve_hops`] over an `X-Forwarded-For` value.
+pub fn resolve(peer: IpAddr, forwarded_for: &str, trusted: &[IpNet]) -> IpAddr {
+    let hops: Vec<&str> = forwarded_for.split(',').collect();
+    resolve_hops(peer, &hops, trusted)
 }
 
 /// Walks the chain from the nearest hop outwards and stops at the first address
 /// that is not a trusted proxy: hops further out were written by the client.
-pub fn resolve(peer: IpAddr, forwarded_for: &str, trusted: &[IpNet]) -> IpAddr {
+pub fn resolve_hops(peer: IpAddr, hops: &[impl AsRef<str>], trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     let mut client = peer;
     if !is_trusted(&peer) {
         return peer;
     }
-    for hop in forwarded_for.rsplit(',').map(str::trim).filter(|h| !h.is_empty()) {
-        let Ok(ip) = hop.parse::<IpAddr>().map(canonical) else {
+    for hop in hops.iter().rev().map(|h| h.as_ref().trim()).filter(|h| !h.is_empty()) {
+        let Some(ip) = parse_hop(hop).map(canonical) else {
             break;
         };
         client = ip;
@@ -102,5 +160,31 @@ mod tests {
         assert_eq!(resolve(ip("10.0.0.1"), "", &trusted), ip("10.0.0.1"));
         assert_eq!(resolve(ip("10.0.0.1"), "garbage, 10.0.0.3", &trusted), ip("10.0.0.3"));
         assert_eq!(resolve(ip("10.0.0.1"), "::ffff:198.51.100.7", &trusted), ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn hops_with_a_port_are_addresses_too() {
+        let trusted = ["10.0.0.0/8".parse().unwrap()];
+        assert_eq!(resolve(ip("10.0.0.1"), "1.2.3.4:5678", &trusted), ip("1.2.3.4"));
+        assert_eq!(resolve(ip("10.0.0.1"), "[2001:db8::1]:443, 10.0.0.2:80", &trusted), ip("2001:db8::1"));
+        assert_eq!(resolve(ip("10.0.0.1"), "[2001:db8::1]", &trusted), ip("2001:db8::1"));
+        for bad in ["1.2.3.4:99999", "[2001:db8::1]:x", "2001:db8::1]:443", "unknown", "_hidden", "1.2.3.4:"] {
+            assert_eq!(parse_hop(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn rfc_7239_forwarded_elements_give_their_for_values() {
+        let trusted = ["10.0.0.0/8".parse().unwrap()];
+        let header = r#"for=192.0.2.43;proto=https, For="[2001:db8:cafe::17]:4711";by=10.0.0.9, for=10.0.0.2"#;
+        let hops = forwarded_for_values(header);
+        assert_eq!(hops, ["192.0.2.43", "[2001:db8:cafe::17]:4711", "10.0.0.2"]);
+        assert_eq!(resolve_hops(ip("10.0.0.1"), &hops, &trusted), ip("2001:db8:cafe::17"));
+        // An element without `for=` (or `for=unknown`) ends the walk at the last known hop.
+        assert_eq!(
+            resolve_hops(ip("10.0.0.1"), &forwarded_for_values("for=1.2.3.4, proto=http"), &trusted),
+            ip("10.0.0.1")
+        );
+        assert_eq!(resolve_hops(ip("10.0.0.1"), &forwarded_for_values("for=unknown"), &trusted), ip("10.0.0.1"));
     }
 }

@@ -2,8 +2,9 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-/// The current time, truncated to whole seconds: MySQL's `TIMESTAMP` keeps no
-/// fractions, and every backend must hand back exactly what it was given.
+/// The current time in whole milliseconds: every backend stores exactly that
+/// (MySQL's `TIMESTAMP(3)`, PostgreSQL's microseconds, SQLite's text) and hands
+/// back what it was given, and the refresh grace window is measured in it.
 pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(0)
+    Utc::now().trunc_subsecs(3)
 }

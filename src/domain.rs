@@ -64,6 +64,11 @@ impl Email {
     }
 }
 
+/// The longest prefix zxcvbn judges (see `check_guessability`).
+const ZXCVBN_MAX_CHARS: usize = 28;
+/// Fewer different characters than this is guessable at any length.
+const MIN_DISTINCT_CHARS: usize = 6;
+
 /// A password that meets the policy: 8 to 128 characters with a lowercase
 /// letter, an uppercase letter and a digit, and not easy to guess.
 pub struct NewPassword(String);
@@ -95,8 +100,23 @@ impl NewPassword {
     /// (common passwords and their variants, keyboard walks, the user's own
     /// email or name).
     fn check_guessability(field: &'static str, raw: &str, user_inputs: &[&str]) -> Result<(), FieldError> {
-        // zxcvbn's cost grows with length; a password this long is not guessable anyway.
-        let sample: String = raw.chars().take(64).collect();
+        // zxcvbn prices a zig-zag walk (`Qwqwqw…`) by its number of turns, so a
+        // long one looks strong although a handful of keys repeat: few distinct
+        // characters is weak whatever the length.
+        let mut distinct: Vec<char> = raw.chars().collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() < MIN_DISTINCT_CHARS {
+            return Err(FieldError::new(
+                field,
+                "is too easy to guess (too few different characters); try a longer phrase",
+            ));
+        }
+        // zxcvbn 3 computes a walk's guesses as `degree.pow(turns)` in u64: past
+        // about 27 turns that overflows (a panic in debug builds, a wrapped,
+        // meaningless score in release). Judging a prefix is conservative:
+        // more characters only add guesses.
+        let sample: String = raw.chars().take(ZXCVBN_MAX_CHARS).collect();
         let estimate = zxcvbn::zxcvbn(&sample, user_inputs);
         if estimate.score() >= zxcvbn::Score::Two {
             return Ok(());
@@ -195,6 +215,19 @@ mod tests {
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn long_keyboard_walks_are_weak_and_never_overflow() {
+        // A 41-character zig-zag on the keyboard: zxcvbn used to overflow on it.
+        let walk = format!("Qw{}1", "qw".repeat(19));
+        assert_eq!(walk.chars().count(), 41);
+        for candidate in [walk, format!("Aq1{}", "aq".repeat(40)), format!("7{}Xy", "8989".repeat(30))] {
+            let Err(err) = NewPassword::parse("password", &candidate, &[]) else { panic!("{candidate} accepted") };
+            assert!(err.message.contains("too easy to guess"), "{candidate}: {}", err.message);
+        }
+        // A long, unpredictable password still passes.
+        assert!(NewPassword::parse("password", "Violet9-harbor-Quill-7-spruce-mosaic-Lantern", &[]).is_ok());
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Schema migrations for Latchkey, in order. Each file creates one table with
-//! its foreign keys declared inline (SQLite cannot add them afterwards).
+//! Schema migrations for Latchkey, in order. Each create file makes one table
+//! with its foreign keys declared inline (SQLite cannot add them afterwards);
+//! later files change applied ones, never edit them.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -8,6 +9,7 @@ mod m20260101_000002_create_sessions;
 mod m20260101_000003_create_refresh_tokens;
 mod m20260101_000004_create_tasks;
 mod m20260101_000005_create_audit_events;
+mod m20261130_000006_millisecond_timestamps;
 
 pub struct Migrator;
 
@@ -20,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000003_create_refresh_tokens::Migration),
             Box::new(m20260101_000004_create_tasks::Migration),
             Box::new(m20260101_000005_create_audit_events::Migration),
+            Box::new(m20261130_000006_millisecond_timestamps::Migration),
         ]
     }
 }

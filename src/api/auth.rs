@@ -20,7 +20,7 @@ use crate::{
     auth::{
         CurrentUser, access_token,
         cookies::{self, CookieKind},
-        ratelimit::Limit,
+        ratelimit::{Budget, Limit},
         sessions::{self, IssuedTokens},
         tokens::TokenType,
     },
@@ -128,12 +128,16 @@ impl AuthApi {
     /// An unknown email and a wrong password get the same 401
     /// `invalid_credentials`, in the same time. 403 `account_disabled` once the
     /// password is right for a deactivated account. 429 `rate_limited` after
-    /// `LOGIN_RATE_PER_MINUTE` attempts a minute from one address, or after 10
-    /// failed attempts on one account (then one more a minute, from any address).
+    /// `LOGIN_RATE_PER_MINUTE` attempts a minute from one address, or when the
+    /// attempt's failure budget is spent: 10 failures on the account (then one
+    /// more a minute) for browsers without a `device_token` cookie of the
+    /// account, or 10 failures of that device (then locked for `LOGIN_LOCKOUT`).
+    /// A successful login sets `device_token` (`Path=/api/v1/auth/login`).
     #[oai(path = "/login", method = "post")]
     async fn login(
         &self,
         state: Data<&AppState>,
+        req: &Request,
         client: ClientInfo,
         body: JsonBody<LoginRequest>,
     ) -> Result<Response<SignedIn>, ApiError> {
@@ -151,25 +155,36 @@ impl AuthApi {
         }
         // A malformed email cannot belong to an account: treat it like an unknown one.
         let email = Email::parse(&body.email).ok();
-        if let Some(email) = &email {
-            state.limiters.check_account(email.as_str()).await?;
-        }
         let found = match &email {
             Some(email) => user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(&state.db).await?,
             None => None,
         };
+        let device = cookies::read(req, cookies::DEVICE_COOKIE)
+            .and_then(|token| state.tokens.verify(&token, TokenType::Device).ok())
+            .filter(|claims| found.as_ref().is_some_and(|u| u.id == claims.sub))
+            .map(|claims| claims.jti);
+        let budget = match (device, &email) {
+            (Some(device), _) => Some(Budget::Device(device)),
+            (None, Some(email)) => Some(Budget::Account(email.as_str())),
+            (None, None) => None,
+        };
+        // Spent before bcrypt, atomically: concurrent guesses past the limit
+        // get 429 without a password check; a right password refunds it below.
+        if let Some(budget) = &budget {
+            state.limiters.spend(budget).await?;
+        }
         // Always pay for one bcrypt verify, or timing reveals which emails exist.
         let verified = state.passwords.verify(&body.password, found.as_ref().map(|u| u.password_hash.as_str())).await?;
         let user = match found {
             Some(user) if verified => user,
             other => {
-                if let Some(email) = &email {
-                    state.limiters.record_failure(email.as_str()).await;
-                }
                 Entry::new(Event::LoginFailed, other.map(|u| u.id), &client).record(&state.db).await?;
                 return Err(ApiError::InvalidCredentials);
             }
         };
+        if let Some(budget) = &budget {
+            state.limiters.refund(budget).await;
+        }
         if !user.is_active {
             return Err(ApiError::AccountDisabled);
         }
@@ -192,7 +207,10 @@ impl AuthApi {
         Entry::new(Event::LoginSucceeded, user.id, &client).record(&txn).await?;
         txn.commit().await?;
         tracing::info!(user_id = %user.id, session_id = %issued.session_id, "login succeeded");
-        Ok(with_session_cookies(SignedIn::Ok(Json(session_body(user, &issued))), &issued, &state))
+        // The same device id again when this browser had one: its budget stays its own.
+        let device_cookie = device_cookie(&state, user.id, device.unwrap_or_else(Uuid::new_v4), &issued)?;
+        Ok(with_session_cookies(SignedIn::Ok(Json(session_body(user, &issued))), &issued, &state)
+            .header(SET_COOKIE, device_cookie))
     }
 
     /// Rotate the refresh token and get a new access token.
@@ -316,12 +334,14 @@ impl AuthApi {
         if body.current_password.is_empty() {
             return Err(ApiError::field("current_password", "must not be empty"));
         }
-        // Someone holding a stolen session must not get unlimited guesses either.
-        state.limiters.check_account(&current.user.email).await?;
+        // Someone holding a stolen session must not get unlimited guesses
+        // either; the budget is the session's, so nobody else can spend it.
+        let budget = Budget::Session(current.session_id);
+        state.limiters.spend(&budget).await?;
         if !state.passwords.verify(&body.current_password, Some(&current.user.password_hash)).await? {
-            state.limiters.record_failure(&current.user.email).await;
             return Err(ApiError::InvalidCredentials);
         }
+        state.limiters.refund(&budget).await;
         if body.new_password == body.current_password {
             return Err(ApiError::field("new_password", "must differ from the current password"));
         }
@@ -350,21 +370,33 @@ fn session_body(user: user::Model, issued: &IssuedTokens) -> Session {
     }
 }
 
-fn max_age(until: chrono::DateTime<chrono::Utc>) -> i64 {
-    (until - now()).num_seconds()
+/// Seconds from issue to expiry: exactly the configured lifetime (unless the
+/// session's absolute limit cuts it), never one less for a clock read later.
+fn max_age(issued: &IssuedTokens, until: chrono::DateTime<chrono::Utc>) -> i64 {
+    (until - issued.issued_at).num_seconds()
 }
 
 fn with_session_cookies<T>(body: T, issued: &IssuedTokens, state: &AppState) -> Response<T> {
     let cfg = &state.config;
     let mut response = Response::new(body).header(
         SET_COOKIE,
-        cookies::set(CookieKind::Access, &issued.access_token, max_age(issued.access_expires_at), cfg),
+        cookies::set(CookieKind::Access, &issued.access_token, max_age(issued, issued.access_expires_at), cfg),
     );
     if let Some(refresh) = &issued.refresh_token {
-        response = response
-            .header(SET_COOKIE, cookies::set(CookieKind::Refresh, refresh, max_age(issued.refresh_expires_at), cfg));
+        response = response.header(
+            SET_COOKIE,
+            cookies::set(CookieKind::Refresh, refresh, max_age(issued, issued.refresh_expires_at), cfg),
+        );
     }
     response
+}
+
+/// A `device_token` cookie binding this browser to `user_id`.
+fn device_cookie(state: &AppState, user_id: Uuid, device: Uuid, issued: &IssuedTokens) -> Result<String, ApiError> {
+    let ttl = state.config.device_cookie_ttl;
+    let expires_at = issued.issued_at + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+    let token = state.tokens.sign_with_jti(TokenType::Device, user_id, device, device, issued.issued_at, expires_at)?;
+    Ok(cookies::set(CookieKind::Device, &token, max_age(issued, expires_at), &state.config))
 }
 
 fn cleared_cookies<T>(body: T, state: &AppState) -> Response<T> {

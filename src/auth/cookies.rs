@@ -9,6 +9,9 @@ use crate::config::Config;
 
 pub const ACCESS_COOKIE: &str = "access_token";
 pub const REFRESH_COOKIE: &str = "refresh_token";
+pub const DEVICE_COOKIE: &str = "device_token";
+/// The device cookie is only ever sent to the login endpoint.
+pub const DEVICE_PATH: &str = "/api/v1/auth/login";
 /// The refresh token is only ever sent to the auth endpoints.
 pub const REFRESH_PATH: &str = "/api/v1/auth";
 
@@ -16,6 +19,7 @@ pub const REFRESH_PATH: &str = "/api/v1/auth";
 pub enum CookieKind {
     Access,
     Refresh,
+    Device,
 }
 
 impl CookieKind {
@@ -23,6 +27,7 @@ impl CookieKind {
         match self {
             CookieKind::Access => ACCESS_COOKIE,
             CookieKind::Refresh => REFRESH_COOKIE,
+            CookieKind::Device => DEVICE_COOKIE,
         }
     }
 
@@ -30,6 +35,7 @@ impl CookieKind {
         match self {
             CookieKind::Access => "/",
             CookieKind::Refresh => REFRESH_PATH,
+            CookieKind::Device => DEVICE_PATH,
         }
     }
 }

@@ -1,12 +1,19 @@
-//! Rate limits. Per client IP for each route class, and per account for
-//! failed logins, so credential stuffing spread over many IPs still slows down
-//! for one account. [`RateLimiters`] enforces them in Redis when
+//! Rate limits. Per client IP for each route class, and failed-password
+//! budgets, so credential stuffing spread over many IPs still slows down for
+//! one account. [`RateLimiters`] enforces them in Redis when
 //! `RATE_LIMIT_REDIS_URL` is set (one budget for every instance) and in
 //! process otherwise, or whenever Redis does not answer.
 //!
+//! Failed-password budgets ([`Budget`]) are spent *before* the password is
+//! checked and given back when it was right, so N concurrent guesses past the
+//! limit cost at most one bcrypt check. A browser that signed in before carries
+//! a device cookie and spends only its own budget: strangers' failures on the
+//! shared account budget never lock the owner out (`docs/SESSIONS.md`).
+//!
 //! Memory stays bounded: [`RateLimiters::prune`] (run every minute by the
-//! server) drops every key whose budget has refilled, which behaves exactly
-//! like a key never seen. IPv6 clients are keyed by their /64, since one host
+//! server) drops every key whose budget has refilled, and each in-process
+//! limiter holds at most `RATE_LIMIT_MAX_KEYS` keys (see [`CappedStore`] for
+//! what a flood evicts). IPv6 clients are keyed by their /64, since one host
 //! usually owns the whole prefix.
 
 use std::{
@@ -16,16 +23,19 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use dashmap::DashMap;
 use governor::{
     Quota, RateLimiter,
-    clock::{Clock, DefaultClock, Reference},
-    middleware::{NoOpMiddleware, StateInformationMiddleware},
-    state::keyed::DashMapStateStore,
+    clock::{Clock, DefaultClock},
+    middleware::NoOpMiddleware,
+    nanos::Nanos,
 };
+use uuid::Uuid;
 
 use crate::{
-    auth::redis_limit::{Rate, RedisLimiter, account_bucket},
+    auth::{
+        limiter_store::CappedStore,
+        redis_limit::{Rate, RedisLimiter, Spend, hashed},
+    },
     config::Config,
     error::ApiError,
 };
@@ -37,23 +47,63 @@ pub enum Limit {
     Refresh,
 }
 
-type Keyed<K, C> = RateLimiter<K, DashMapStateStore<K>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+/// Whose failed-password budget an attempt spends.
+#[derive(Clone, Copy, Debug)]
+pub enum Budget<'a> {
+    /// Attempts on an account (by normalized email) without a device cookie of
+    /// that account: one budget shared by everyone, the owner included.
+    Account(&'a str),
+    /// Attempts from a browser that signed in to the account before.
+    Device(Uuid),
+    /// Password checks inside a signed-in session (password change).
+    Session(Uuid),
+}
 
-/// Failed logins allowed per account before it is slowed down: a burst of
-/// this many, then one more every [`ACCOUNT_REFILL`]. An attacker can delay a
-/// victim's login by at most one refill interval at a time, never lock it for good.
+/// Failed passwords allowed on a shared budget before it slows down: a burst
+/// of this many, then one more every [`ACCOUNT_REFILL`].
 pub const ACCOUNT_FAILURE_BURST: u32 = 10;
 pub const ACCOUNT_REFILL: Duration = Duration::from_secs(60);
+/// Failed passwords a device cookie may spend before it is locked for `LOGIN_LOCKOUT`.
+pub const DEVICE_FAILURE_BURST: u32 = 10;
+
+type Keyed<K, C> = RateLimiter<K, CappedStore<K>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+/// One in-process keyed limiter, with a handle on its store for refunds.
+struct KeyedLimit<K: std::hash::Hash + Eq + Clone, C: Clock> {
+    limiter: Keyed<K, C>,
+    store: CappedStore<K>,
+    cell: Nanos,
+}
+
+impl<K: std::hash::Hash + Eq + Clone, C: Clock> KeyedLimit<K, C> {
+    fn new(quota: Quota, max_keys: usize, clock: C) -> Self {
+        let store = CappedStore::new(max_keys);
+        let cell = Nanos::from(quota.replenish_interval());
+        Self { limiter: RateLimiter::new(quota, store.clone(), clock), store, cell }
+    }
+
+    fn take(&self, key: &K, clock: &C) -> Result<(), ApiError> {
+        self.limiter.check_key(key).map_err(|not_until| rate_limited(not_until.wait_time_from(clock.now())))
+    }
+
+    fn refund(&self, key: &K) {
+        self.store.refund(key, self.cell);
+    }
+
+    fn prune(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+}
 
 /// The in-process limiters (governor).
 pub struct LocalLimiters<C: Clock = DefaultClock> {
-    login: Keyed<IpAddr, C>,
-    register: Keyed<IpAddr, C>,
-    refresh: Keyed<IpAddr, C>,
-    failed_logins: RateLimiter<String, DashMapStateStore<String>, C, StateInformationMiddleware>,
-    /// Accounts whose failure budget is spent, until when. Checked before any
-    /// bcrypt work, without spending anything.
-    locked_accounts: DashMap<String, C::Instant>,
+    login: KeyedLimit<IpAddr, C>,
+    register: KeyedLimit<IpAddr, C>,
+    refresh: KeyedLimit<IpAddr, C>,
+    /// Shared account budgets and session budgets, by [`Budget::key`].
+    failures: KeyedLimit<String, C>,
+    devices: KeyedLimit<String, C>,
     clock: C,
 }
 
@@ -64,6 +114,23 @@ fn per_minute(n: u32) -> Quota {
     Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
 }
 
+fn burst_then_one_per(burst: u32, period: Duration) -> Quota {
+    Quota::with_period(period.max(Duration::from_millis(1)))
+        .expect("BUG: non-zero period")
+        .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
+}
+
+impl<'a> Budget<'a> {
+    /// The bucket name, also in Redis. Emails are hashed so no address is stored there.
+    fn key(&self) -> String {
+        match self {
+            Budget::Account(email) => format!("fail:{}", hashed(email)),
+            Budget::Device(id) => format!("device:{id}"),
+            Budget::Session(id) => format!("session:{id}"),
+        }
+    }
+}
+
 impl LocalLimiters<DefaultClock> {
     pub fn new(config: &Config) -> Self {
         Self::with_clock(config, DefaultClock::default())
@@ -72,77 +139,66 @@ impl LocalLimiters<DefaultClock> {
 
 impl<C: Clock + Clone> LocalLimiters<C> {
     pub fn with_clock(config: &Config, clock: C) -> Self {
-        let account_quota = Quota::with_period(ACCOUNT_REFILL)
-            .expect("BUG: non-zero period")
-            .allow_burst(NonZeroU32::new(ACCOUNT_FAILURE_BURST).expect("BUG: non-zero burst"));
+        let cap = config.rate_limit_max_keys;
         Self {
-            login: RateLimiter::dashmap_with_clock(per_minute(config.login_rate_per_minute), clock.clone()),
-            register: RateLimiter::dashmap_with_clock(per_minute(config.register_rate_per_minute), clock.clone()),
-            refresh: RateLimiter::dashmap_with_clock(per_minute(config.refresh_rate_per_minute), clock.clone()),
-            failed_logins: RateLimiter::dashmap_with_clock(account_quota, clock.clone())
-                .with_middleware::<StateInformationMiddleware>(),
-            locked_accounts: DashMap::new(),
+            login: KeyedLimit::new(per_minute(config.login_rate_per_minute), cap, clock.clone()),
+            register: KeyedLimit::new(per_minute(config.register_rate_per_minute), cap, clock.clone()),
+            refresh: KeyedLimit::new(per_minute(config.refresh_rate_per_minute), cap, clock.clone()),
+            failures: KeyedLimit::new(burst_then_one_per(ACCOUNT_FAILURE_BURST, ACCOUNT_REFILL), cap, clock.clone()),
+            devices: KeyedLimit::new(
+                burst_then_one_per(DEVICE_FAILURE_BURST, config.login_lockout),
+                cap,
+                clock.clone(),
+            ),
             clock,
+        }
+    }
+
+    fn per_ip(&self, limit: Limit) -> &KeyedLimit<IpAddr, C> {
+        match limit {
+            Limit::Login => &self.login,
+            Limit::Register => &self.register,
+            Limit::Refresh => &self.refresh,
+        }
+    }
+
+    fn budget(&self, budget: &Budget) -> &KeyedLimit<String, C> {
+        match budget {
+            Budget::Device(_) => &self.devices,
+            Budget::Account(_) | Budget::Session(_) => &self.failures,
         }
     }
 
     /// Spends one request of `ip`'s budget, or says how long to wait.
     pub fn check(&self, limit: Limit, ip: Option<IpAddr>) -> Result<(), ApiError> {
-        // No address (e.g. a Unix socket) shares one bucket rather than none.
-        let key = ip.map_or(IpAddr::from([0, 0, 0, 0]), key_for);
-        let limiter = match limit {
-            Limit::Login => &self.login,
-            Limit::Register => &self.register,
-            Limit::Refresh => &self.refresh,
-        };
-        limiter.check_key(&key).map_err(|not_until| rate_limited(not_until.wait_time_from(self.clock.now())))
+        self.per_ip(limit).take(&ip_key(ip), &self.clock)
     }
 
-    /// 429 while `account` (a normalized email) has spent its failure budget.
-    pub fn check_account(&self, account: &str) -> Result<(), ApiError> {
-        let now = self.clock.now();
-        if let Some(until) = self.locked_accounts.get(account).map(|u| *u) {
-            if until > now {
-                return Err(rate_limited(until.duration_since(now).into()));
-            }
-            self.locked_accounts.remove(account);
-        }
-        Ok(())
+    /// Spends one failed-password cell of `budget` before the password is
+    /// checked; 429 when there is none left.
+    pub fn spend(&self, budget: &Budget) -> Result<(), ApiError> {
+        self.budget(budget).take(&budget.key(), &self.clock)
     }
 
-    /// Records a failed login for `account`; the failure that spends the last
-    /// cell locks the account until the next one refills.
-    pub fn record_failure(&self, account: &str) {
-        let key = account.to_owned();
-        let spent = match self.failed_logins.check_key(&key) {
-            Ok(snapshot) => snapshot.remaining_burst_capacity() == 0,
-            Err(_) => true,
-        };
-        if spent {
-            self.locked_accounts.insert(key, self.clock.now() + ACCOUNT_REFILL.into());
-        }
+    /// Gives back the cell [`Self::spend`] took, after a right password.
+    pub fn refund(&self, budget: &Budget) {
+        self.budget(budget).refund(&budget.key());
     }
 
     /// Drops keys whose budget is full again; they behave exactly like new keys.
     pub fn prune(&self) {
-        for limiter in [&self.login, &self.register, &self.refresh] {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
-        }
-        self.failed_logins.retain_recent();
-        self.failed_logins.shrink_to_fit();
-        let now = self.clock.now();
-        self.locked_accounts.retain(|_, until| *until > now);
-        self.locked_accounts.shrink_to_fit();
+        self.login.prune();
+        self.register.prune();
+        self.refresh.prune();
+        self.failures.prune();
+        self.devices.prune();
     }
 
     /// Keys held across all limiters (for tests and diagnostics).
     pub fn tracked_keys(&self) -> usize {
-        self.login.len()
-            + self.register.len()
-            + self.refresh.len()
-            + self.failed_logins.len()
-            + self.locked_accounts.len()
+        [self.login.limiter.len(), self.register.limiter.len(), self.refresh.limiter.len()].iter().sum::<usize>()
+            + self.failures.limiter.len()
+            + self.devices.limiter.len()
     }
 }
 
@@ -151,6 +207,7 @@ pub struct RateLimiters {
     local: LocalLimiters,
     redis: Option<RedisLimiter>,
     rates: [Rate; 3],
+    device_rate: Rate,
     /// When the last "falling back" warning was logged (ms since the epoch),
     /// so an outage logs once a minute, not once a request.
     last_warning_ms: AtomicU64,
@@ -167,6 +224,7 @@ impl RateLimiters {
                 Rate::per_minute(config.register_rate_per_minute),
                 Rate::per_minute(config.refresh_rate_per_minute),
             ],
+            device_rate: Rate { interval: config.login_lockout, burst: DEVICE_FAILURE_BURST },
             last_warning_ms: AtomicU64::new(0),
         })
     }
@@ -174,13 +232,13 @@ impl RateLimiters {
     /// Spends one request of `ip`'s budget for `limit`, or answers 429.
     pub async fn check(&self, limit: Limit, ip: Option<IpAddr>) -> Result<(), ApiError> {
         if let Some(redis) = &self.redis {
-            let key = ip.map_or(IpAddr::from([0, 0, 0, 0]), key_for);
+            let key = ip_key(ip);
             let (name, rate) = match limit {
                 Limit::Login => ("login", self.rates[0]),
                 Limit::Register => ("register", self.rates[1]),
                 Limit::Refresh => ("refresh", self.rates[2]),
             };
-            match redis.take(&format!("{name}:{key}"), rate, true).await {
+            match redis.take(&format!("{name}:{key}"), rate, Spend::One).await {
                 Ok(None) => return Ok(()),
                 Ok(Some(wait)) => return Err(rate_limited(wait)),
                 Err(e) => self.warn_fallback(&e),
@@ -189,26 +247,35 @@ impl RateLimiters {
         self.local.check(limit, ip)
     }
 
-    /// 429 while `account` has spent its failed-login budget.
-    pub async fn check_account(&self, account: &str) -> Result<(), ApiError> {
+    fn rate_of(&self, budget: &Budget) -> Rate {
+        match budget {
+            Budget::Device(_) => self.device_rate,
+            Budget::Account(_) | Budget::Session(_) => Rate { interval: ACCOUNT_REFILL, burst: ACCOUNT_FAILURE_BURST },
+        }
+    }
+
+    /// Spends one failed-password cell of `budget` before the password is
+    /// checked (atomically, across instances with Redis); 429 when none is left.
+    pub async fn spend(&self, budget: &Budget<'_>) -> Result<(), ApiError> {
         if let Some(redis) = &self.redis {
-            match redis.take(&account_bucket(account), account_rate(), false).await {
+            match redis.take(&budget.key(), self.rate_of(budget), Spend::One).await {
                 Ok(None) => return Ok(()),
                 Ok(Some(wait)) => return Err(rate_limited(wait)),
                 Err(e) => self.warn_fallback(&e),
             }
         }
-        self.local.check_account(account)
+        self.local.spend(budget)
     }
 
-    pub async fn record_failure(&self, account: &str) {
+    /// Gives back the cell [`Self::spend`] took: the password was right.
+    pub async fn refund(&self, budget: &Budget<'_>) {
         if let Some(redis) = &self.redis {
-            match redis.take(&account_bucket(account), account_rate(), true).await {
+            match redis.take(&budget.key(), self.rate_of(budget), Spend::Refund).await {
                 Ok(_) => return,
                 Err(e) => self.warn_fallback(&e),
             }
         }
-        self.local.record_failure(account);
+        self.local.refund(budget);
     }
 
     pub fn prune(&self) {
@@ -230,12 +297,13 @@ impl RateLimiters {
     }
 }
 
-fn account_rate() -> Rate {
-    Rate { interval: ACCOUNT_REFILL, burst: ACCOUNT_FAILURE_BURST }
-}
-
 fn rate_limited(wait: Duration) -> ApiError {
     ApiError::RateLimited { retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0) }
+}
+
+/// No address (e.g. a Unix socket) shares one bucket rather than none.
+fn ip_key(ip: Option<IpAddr>) -> IpAddr {
+    ip.map_or(IpAddr::from([0, 0, 0, 0]), key_for)
 }
 
 fn key_for(ip: IpAddr) -> IpAddr {
@@ -255,7 +323,8 @@ mod tests {
 
     fn limiters(login: u32) -> (LocalLimiters<FakeRelativeClock>, FakeRelativeClock) {
         let clock = FakeRelativeClock::default();
-        let config = Config { login_rate_per_minute: login, ..Config::default() };
+        let config =
+            Config { login_rate_per_minute: login, login_lockout: Duration::from_secs(15 * 60), ..Config::default() };
         (LocalLimiters::with_clock(&config, clock.clone()), clock)
     }
 
@@ -307,19 +376,69 @@ mod tests {
     #[test]
     fn failed_logins_slow_one_account_down_for_a_bounded_time() {
         let (l, clock) = limiters(1000);
+        let victim = Budget::Account("victim@example.com");
         for _ in 0..ACCOUNT_FAILURE_BURST {
-            l.check_account("victim@example.com").unwrap();
-            l.record_failure("victim@example.com");
+            l.spend(&victim).unwrap();
         }
-        match l.check_account("victim@example.com") {
+        match l.spend(&victim) {
             Err(ApiError::RateLimited { retry_after_secs }) => assert!(retry_after_secs <= 60),
             other => panic!("expected 429, got {other:?}"),
         }
-        l.check_account("other@example.com").unwrap();
+        l.spend(&Budget::Account("other@example.com")).unwrap();
         // After a refill: exactly one more guess, then locked again.
         clock.advance(ACCOUNT_REFILL);
-        l.check_account("victim@example.com").unwrap();
-        l.record_failure("victim@example.com");
-        assert!(l.check_account("victim@example.com").is_err());
+        l.spend(&victim).unwrap();
+        assert!(l.spend(&victim).is_err());
+    }
+
+    #[test]
+    fn a_right_password_gives_its_cell_back() {
+        let (l, _) = limiters(1000);
+        let owner = Budget::Account("owner@example.com");
+        for _ in 0..ACCOUNT_FAILURE_BURST * 3 {
+            l.spend(&owner).unwrap();
+            l.refund(&owner);
+        }
+        l.spend(&owner).unwrap();
+    }
+
+    #[test]
+    fn a_device_has_its_own_budget_and_locks_for_the_lockout() {
+        let (l, clock) = limiters(1000);
+        let device = Budget::Device(Uuid::new_v4());
+        for _ in 0..ACCOUNT_FAILURE_BURST {
+            l.spend(&Budget::Account("owner@example.com")).unwrap();
+        }
+        assert!(l.spend(&Budget::Account("owner@example.com")).is_err(), "the shared budget is spent");
+        for _ in 0..DEVICE_FAILURE_BURST {
+            l.spend(&device).unwrap();
+        }
+        match l.spend(&device) {
+            Err(ApiError::RateLimited { retry_after_secs }) => assert_eq!(retry_after_secs, 15 * 60),
+            other => panic!("expected 429, got {other:?}"),
+        }
+        l.spend(&Budget::Device(Uuid::new_v4())).unwrap();
+        clock.advance(Duration::from_secs(15 * 60));
+        l.spend(&device).unwrap();
+    }
+
+    #[test]
+    fn a_flood_of_distinct_addresses_stays_under_the_key_cap_and_limits_still_hold() {
+        let clock = FakeRelativeClock::default();
+        let config = Config { login_rate_per_minute: 5, rate_limit_max_keys: 1_000, ..Config::default() };
+        let l = LocalLimiters::with_clock(&config, clock.clone());
+        let abuser: IpAddr = "203.0.113.7".parse().unwrap();
+        for _ in 0..5 {
+            l.check(Limit::Login, Some(abuser)).unwrap();
+        }
+        assert!(l.check(Limit::Login, Some(abuser)).is_err());
+        // 100,000 distinct IPv6 /64s, each trying once.
+        for i in 0..100_000u64 {
+            let ip = IpAddr::V6(Ipv6Addr::from(u128::from(0x2001_0db8_0000_0000u64 + i) << 64));
+            l.check(Limit::Login, Some(ip)).unwrap();
+            assert!(l.login.limiter.len() <= 1_000, "{} keys after {i}", l.login.limiter.len());
+        }
+        assert!(l.check(Limit::Login, Some(abuser)).is_err(), "a limited address stays limited through a flood");
+        l.check(Limit::Login, Some("198.51.100.1".parse().unwrap())).unwrap();
     }
 }

@@ -16,8 +16,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::RwLock;
 
 /// GCRA. KEYS[1]: the bucket. ARGV: emission interval (ms), tolerance (ms),
-/// 1 to spend a cell or 0 to only look. Returns 0 when allowed, else the
-/// milliseconds to wait.
+/// `spend` (take a cell if there is one) or `refund` (give one back). Returns
+/// 0 when allowed, else the milliseconds to wait. Check and spend are one
+/// atomic step, so concurrent callers can never share the last cell.
 const GCRA: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -25,14 +26,30 @@ local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]))
 if not tat or tat < now then tat = now end
+if ARGV[3] == 'refund' then
+  local new_tat = tat - interval
+  if new_tat > now then
+    redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
+  else
+    redis.call('DEL', KEYS[1])
+  end
+  return 0
+end
 local allow_at = tat - tolerance
 if now < allow_at then return allow_at - now end
-if ARGV[3] == '1' then
-  local new_tat = tat + interval
-  redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
-end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
 return 0
 ";
+
+/// What [`RedisLimiter::take`] does with the bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spend {
+    /// Take one cell if there is one.
+    One,
+    /// Give one cell back.
+    Refund,
+}
 
 /// How long one Redis call may take before we fall back to the local limiter.
 const TIMEOUT: Duration = Duration::from_millis(250);
@@ -80,9 +97,14 @@ impl RedisLimiter {
         if let Some(conn) = self.conn.read().await.as_ref() {
             return Ok(conn.clone());
         }
+        // Only a connection attempt stamps the clock: stamping every call would
+        // push the next attempt out forever under steady traffic.
         let now = now_ms();
-        let last = self.last_connect_attempt_ms.swap(now, Ordering::Relaxed);
-        if now.saturating_sub(last) < RECONNECT_EVERY_MS {
+        let last = self.last_connect_attempt_ms.load(Ordering::Relaxed);
+        let due = now.saturating_sub(last) >= RECONNECT_EVERY_MS;
+        if !due
+            || self.last_connect_attempt_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
+        {
             return Err(redis::RedisError::from((redis::ErrorKind::Io, "redis unavailable; retrying soon")));
         }
         let config = ConnectionManagerConfig::new()
@@ -94,13 +116,13 @@ impl RedisLimiter {
         Ok(conn)
     }
 
-    /// `Ok(None)` when allowed (and, with `spend`, counted); `Ok(Some(wait))` when not.
-    pub async fn take(&self, bucket: &str, rate: Rate, spend: bool) -> redis::RedisResult<Option<Duration>> {
+    /// `Ok(None)` when allowed (and counted); `Ok(Some(wait))` when not.
+    pub async fn take(&self, bucket: &str, rate: Rate, spend: Spend) -> redis::RedisResult<Option<Duration>> {
         let mut conn = self.connection().await?;
         let interval = rate.interval.as_millis() as u64;
         let tolerance = interval * u64::from(rate.burst.saturating_sub(1));
         let mut invocation = self.script.key(format!("latchkey:rl:{bucket}"));
-        invocation.arg(interval).arg(tolerance).arg(u8::from(spend));
+        invocation.arg(interval).arg(tolerance).arg(if spend == Spend::Refund { "refund" } else { "spend" });
         let call = invocation.invoke_async::<u64>(&mut conn);
         let wait_ms = match tokio::time::timeout(TIMEOUT, call).await {
             Ok(result) => result?,
@@ -110,7 +132,7 @@ impl RedisLimiter {
     }
 }
 
-/// Accounts are keyed by a digest, so no email address is stored in Redis.
-pub fn account_bucket(email: &str) -> String {
-    format!("fail:{}", hex::encode(Sha256::digest(email.as_bytes())))
+/// A digest of an account's email, so no address is stored in Redis.
+pub fn hashed(email: &str) -> String {
+    hex::encode(Sha256::digest(email.as_bytes()))
 }

@@ -58,6 +58,8 @@ pub struct Sessions {
 /// refresh race: it must keep the successor the winning tab received.
 pub struct IssuedTokens {
     pub session_id: Uuid,
+    /// When the tokens were signed; cookie lifetimes count from here.
+    pub issued_at: DateTime<Utc>,
     pub access_token: String,
     pub access_expires_at: DateTime<Utc>,
     pub refresh_token: Option<String>,
@@ -106,6 +108,7 @@ impl Sessions {
         let (access_token, access_expires_at) = self.sign_access(user_id, session_id, now, max_expires_at)?;
         Ok(IssuedTokens {
             session_id,
+            issued_at: now,
             access_token,
             access_expires_at,
             refresh_token: Some(refresh_token),
@@ -165,6 +168,7 @@ impl Sessions {
         let (access_token, access_expires_at) = self.sign_access(user.id, claims.sid, now, session.max_expires_at)?;
         let issued = IssuedTokens {
             session_id: claims.sid,
+            issued_at: now,
             access_token,
             access_expires_at,
             refresh_token: Some(new_token),
@@ -206,6 +210,7 @@ impl Sessions {
         let (access_token, access_expires_at) = self.sign_access(user.id, session.id, now, session.max_expires_at)?;
         let issued = IssuedTokens {
             session_id: session.id,
+            issued_at: now,
             access_token,
             access_expires_at,
             refresh_token: None,

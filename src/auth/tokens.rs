@@ -17,6 +17,9 @@ const LEEWAY_SECS: u64 = 5;
 pub enum TokenType {
     Access,
     Refresh,
+    /// The `device_token` cookie: this browser signed in to `sub` before;
+    /// `sid` and `jti` are the device's id.
+    Device,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

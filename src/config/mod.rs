@@ -144,6 +144,25 @@ pub struct Config {
     /// believed for the client IP. Empty when clients connect directly.
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net, help_heading = "Rate limits")]
     pub trusted_proxies: Vec<IpNet>,
+    /// How long a device cookie is locked after its own 10 failed passwords
+    /// (then one more try each such period). Browsers without a device cookie
+    /// share the account's budget: 10 failures, then one a minute.
+    #[arg(long, env = "LOGIN_LOCKOUT", default_value = "15m", value_parser = parse_duration, help_heading = "Rate limits")]
+    pub login_lockout: Duration,
+    /// Lifetime of the `device_token` cookie a successful login sets: the
+    /// browser then signs in on its own failure budget, never locked out by
+    /// strangers' failures on the account.
+    #[arg(long, env = "DEVICE_COOKIE_TTL", default_value = "365d", value_parser = parse_duration, help_heading = "Rate limits")]
+    pub device_cookie_ttl: Duration,
+    /// Most keys (addresses, accounts, devices) each in-process limiter holds;
+    /// past it, the keys with the most budget left are forgotten first.
+    #[arg(long, env = "RATE_LIMIT_MAX_KEYS", default_value = "100000", help_heading = "Rate limits")]
+    pub rate_limit_max_keys: usize,
+    /// The header `TRUSTED_PROXIES` write the client chain into:
+    /// `x-forwarded-for` or `forwarded` (RFC 7239). Only that one is read; a
+    /// proxy passes the other through untouched, so a client could forge it.
+    #[arg(long, env = "FORWARDED_HEADER", default_value = "x-forwarded-for", help_heading = "Rate limits")]
+    pub forwarded_header: crate::client::ForwardedHeader,
     /// `redis://host:6379`: every rate limit is kept in Redis, shared by all
     /// instances. If Redis stops answering, each instance falls back to its
     /// own in-process limits (logged once a minute).
@@ -252,6 +271,23 @@ impl Config {
         if production && !self.cookie_secure {
             bail!("COOKIE_SECURE=false is not allowed when APP_ENV=production");
         }
+        if production {
+            // `null` is what sandboxed iframes and `file:` pages send: allowlisting
+            // it lets any of them call the API with the user's cookies; a plain
+            // http origin can be impersonated by anyone on the network path.
+            if let Some(bad) = self.allowed_origins.iter().find(|o| !is_safe_production_origin(o)) {
+                bail!(
+                    "ALLOWED_ORIGINS may not contain `{bad}` when APP_ENV=production \
+                     (only https origins, or http on localhost)"
+                );
+            }
+            if self.refresh_reuse_grace >= self.refresh_token_ttl {
+                bail!("REFRESH_REUSE_GRACE must be shorter than REFRESH_TOKEN_TTL when APP_ENV=production");
+            }
+            if self.access_token_ttl > self.refresh_token_ttl {
+                bail!("ACCESS_TOKEN_TTL must not be longer than REFRESH_TOKEN_TTL when APP_ENV=production");
+            }
+        }
         if production && self.bcrypt_cost < MIN_PRODUCTION_BCRYPT_COST {
             bail!("BCRYPT_COST must be at least {MIN_PRODUCTION_BCRYPT_COST} when APP_ENV=production");
         }
@@ -262,6 +298,8 @@ impl Config {
             ("ACCESS_TOKEN_TTL", self.access_token_ttl),
             ("REFRESH_TOKEN_TTL", self.refresh_token_ttl),
             ("SESSION_MAX_AGE", self.session_max_age),
+            ("LOGIN_LOCKOUT", self.login_lockout),
+            ("DEVICE_COOKIE_TTL", self.device_cookie_ttl),
         ] {
             if value.is_zero() {
                 bail!("{name} must be longer than zero");
@@ -289,6 +327,22 @@ fn random_secret() -> Secret {
     let mut bytes = [0u8; 48];
     rand::rng().fill_bytes(&mut bytes);
     Secret(hex::encode(bytes))
+}
+
+/// `https://…`, or `http://` on a loopback host (local development of the SPA).
+fn is_safe_production_origin(origin: &str) -> bool {
+    let origin = origin.to_ascii_lowercase();
+    if origin.starts_with("https://") {
+        return true;
+    }
+    let Some(authority) = origin.strip_prefix("http://") else {
+        return false;
+    };
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn command() -> clap::Command {
@@ -374,6 +428,27 @@ mod tests {
             .to_string();
         assert!(err.contains("BCRYPT_COST"), "{err}");
         assert!(config(&[("APP_ENV", "production"), ("JWT_SECRET", &secret)]).is_ok());
+    }
+
+    #[test]
+    fn production_refuses_unsafe_origins_and_lifetimes_naming_them() {
+        let secret = "x".repeat(32);
+        let prod = |extra: (&str, &str)| {
+            config(&[("APP_ENV", "production"), ("JWT_SECRET", &secret), extra]).map_err(|e| e.to_string())
+        };
+        for origins in ["null", "https://app.example.com,null", "http://app.example.com", "http://10.0.0.5:5173"] {
+            let err = prod(("ALLOWED_ORIGINS", origins)).unwrap_err();
+            assert!(err.contains("ALLOWED_ORIGINS"), "{origins}: {err}");
+        }
+        for ok in ["https://app.example.com", "http://localhost:5173", "http://127.0.0.1:8080", "http://[::1]:3000"] {
+            assert!(prod(("ALLOWED_ORIGINS", ok)).is_ok(), "{ok}");
+        }
+        let err = prod(("REFRESH_REUSE_GRACE", "7d")).unwrap_err();
+        assert!(err.contains("REFRESH_REUSE_GRACE"), "{err}");
+        let err = prod(("ACCESS_TOKEN_TTL", "8d")).unwrap_err();
+        assert!(err.contains("ACCESS_TOKEN_TTL"), "{err}");
+        // Development keeps working with anything, as before.
+        assert!(config(&[("ALLOWED_ORIGINS", "null"), ("ACCESS_TOKEN_TTL", "8d")]).is_ok());
     }
 
     #[test]

@@ -166,3 +166,124 @@ async fn a_login_after_a_bcrypt_cost_change_upgrades_the_stored_hash() {
     assert!(stored.password_hash.starts_with("$2b$05$"), "hash was not upgraded");
     assert_eq!(stronger.another_browser().login(&email, PASSWORD).await.status(), StatusCode::OK);
 }
+
+/// 60 wrong passwords at once on one account, from 60 addresses.
+async fn concurrent_wrong_logins(app: &TestApp, email: &str) -> (usize, usize) {
+    let client = Client::new();
+    let attempts = (0..60).map(|i| {
+        client
+            .post(app.url("/api/v1/auth/login"))
+            .header("X-Forwarded-For", format!("198.51.100.{i}"))
+            .json(&json!({"email": email, "password": "Wrong1Password"}))
+            .send()
+    });
+    let statuses: Vec<StatusCode> =
+        futures::future::join_all(attempts).await.into_iter().map(|r| r.unwrap().status()).collect();
+    let count = |s: StatusCode| statuses.iter().filter(|x| **x == s).count();
+    (count(StatusCode::UNAUTHORIZED), count(StatusCode::TOO_MANY_REQUESTS))
+}
+
+#[tokio::test]
+async fn concurrent_guesses_past_the_account_budget_never_reach_the_password_check() {
+    let app = spawn_app_with(|c| c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    let (email, _) = app.signed_up().await;
+    let (checked, refused) = concurrent_wrong_logins(&app, &email).await;
+    let burst = latchkey::auth::ratelimit::ACCOUNT_FAILURE_BURST as usize;
+    // The budget is spent before bcrypt: exactly the burst gets a password check.
+    assert_eq!((checked, refused), (burst, 60 - burst));
+}
+
+/// The device cookie a response set (its value).
+fn device_token(resp: &reqwest::Response) -> String {
+    let cookie = set_cookie(resp.headers(), "device_token").expect("a device_token cookie");
+    cookie.split(';').next().unwrap().split_once('=').unwrap().1.to_owned()
+}
+
+async fn login_with_device(app: &TestApp, email: &str, password: &str, device: Option<&str>) -> reqwest::Response {
+    let mut request =
+        Client::new().post(app.url("/api/v1/auth/login")).json(&json!({"email": email, "password": password}));
+    if let Some(device) = device {
+        request = request.header("Cookie", format!("device_token={device}"));
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_successful_login_sets_a_device_cookie_scoped_to_login() {
+    let app = spawn_app().await;
+    let (email, _) = app.signed_up().await;
+    let resp = app.login(&email, PASSWORD).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let cookie = set_cookie(resp.headers(), "device_token").unwrap();
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/api/v1/auth/login", "Max-Age=31536000"] {
+        assert!(cookie.contains(part), "{part} missing from {cookie}");
+    }
+    assert!(set_cookie(app.login(&email, "Wrong1Password").await.headers(), "device_token").is_none());
+}
+
+#[tokio::test]
+async fn the_owner_signs_in_from_a_known_browser_while_strangers_hold_the_account_locked() {
+    let app = spawn_app().await;
+    let (email, _) = app.signed_up().await;
+    let device = device_token(&login_with_device(&app, &email, PASSWORD, None).await);
+    // An attacker spends the shared budget, and keeps it spent.
+    let (_, refused) = concurrent_wrong_logins(&app, &email).await;
+    assert!(refused > 0);
+    assert_problem(login_with_device(&app, &email, PASSWORD, None).await, 429, "rate_limited").await;
+    // The owner's browser signs in at once, on its own budget.
+    let resp = login_with_device(&app, &email, PASSWORD, Some(&device)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    // A device cookie of another account counts as none.
+    let (other, _) = app.another_browser().signed_up().await;
+    let other_device = device_token(&login_with_device(&app, &other, PASSWORD, None).await);
+    assert_problem(login_with_device(&app, &email, PASSWORD, Some(&other_device)).await, 429, "rate_limited").await;
+    // A forged or garbled device cookie counts as none too.
+    assert_problem(login_with_device(&app, &email, PASSWORD, Some("forged")).await, 429, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn a_device_that_guesses_wrong_ten_times_is_locked_for_the_lockout_alone() {
+    let app = spawn_app_with(|c| c.login_lockout = std::time::Duration::from_secs(900)).await;
+    let (email, _) = app.signed_up().await;
+    let stolen = device_token(&login_with_device(&app, &email, PASSWORD, None).await);
+    let mine = device_token(&login_with_device(&app, &email, PASSWORD, None).await);
+    for _ in 0..latchkey::auth::ratelimit::DEVICE_FAILURE_BURST {
+        let resp = login_with_device(&app, &email, "Wrong1Password", Some(&stolen)).await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    let resp = login_with_device(&app, &email, PASSWORD, Some(&stolen)).await;
+    let retry_after: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((890..=900).contains(&retry_after), "{retry_after}");
+    assert_problem(resp, 429, "rate_limited").await;
+    // The other device and the shared budget are untouched.
+    assert_eq!(login_with_device(&app, &email, PASSWORD, Some(&mine)).await.status(), StatusCode::OK);
+    assert_eq!(login_with_device(&app, &email, PASSWORD, None).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn right_passwords_do_not_spend_the_failure_budget() {
+    let app = spawn_app().await;
+    let (email, _) = app.signed_up().await;
+    for _ in 0..(latchkey::auth::ratelimit::ACCOUNT_FAILURE_BURST * 2) {
+        assert_eq!(login_with_device(&app, &email, PASSWORD, None).await.status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_hop_with_a_port_is_the_client_address() {
+    let app = spawn_app_with(|c| c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    let (email, _) = app.signed_up().await;
+    let browser = app.another_browser();
+    let resp = browser
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("X-Forwarded-For", "[2001:db8::7]:443")
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let sessions: Value = browser.get("/api/v1/auth/sessions").await.json().await.unwrap();
+    let current = sessions.as_array().unwrap().iter().find(|s| s["current"] == true).unwrap();
+    assert_eq!(current["ip"], "2001:db8::7");
+}

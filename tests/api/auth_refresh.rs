@@ -140,3 +140,47 @@ async fn access_and_refresh_lifetimes_follow_the_config() {
     assert_eq!((exp("refresh_expires_at") - exp("access_expires_at")).num_seconds(), 3540);
     let _ = TokenType::Access;
 }
+
+/// Sleeps until the wall clock is `ms` milliseconds into a second.
+async fn sleep_until_millisecond(ms: u32) {
+    let now = chrono::Utc::now().timestamp_subsec_millis();
+    let wait = (1000 + ms - now) % 1000;
+    tokio::time::sleep(Duration::from_millis(u64::from(wait))).await;
+}
+
+#[tokio::test]
+async fn the_grace_window_is_measured_in_milliseconds_across_a_second_boundary() {
+    let app = spawn_app_with(|c| c.refresh_reuse_grace = Duration::from_secs(1)).await;
+    let (_, first) = app.signed_up().await;
+    let old = first.refresh.unwrap();
+    // Rotate late in one second, race 250 ms later in the next: well inside a
+    // one-second grace, but past it if the rotation were stored as x.000.
+    sleep_until_millisecond(850).await;
+    assert_eq!(app.refresh().await.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(app.refresh_with(&old).await.status(), StatusCode::OK, "a racing tab inside the grace window");
+    // And the window still closes: well after it, the same token is theft.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_problem(app.refresh_with(&old).await, 401, "refresh_token_reused").await;
+}
+
+#[tokio::test]
+async fn cookie_max_age_is_exactly_the_configured_lifetime() {
+    let app = spawn_app_with(|c| {
+        c.access_token_ttl = Duration::from_secs(900);
+        c.refresh_token_ttl = Duration::from_secs(3600);
+    })
+    .await;
+    app.signed_up().await;
+    // Many rotations, some of them across a second boundary between signing
+    // the token and writing the cookie.
+    for _ in 0..40 {
+        let resp = app.refresh().await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let access = set_cookie(resp.headers(), "access_token").unwrap();
+        let refresh = set_cookie(resp.headers(), "refresh_token").unwrap();
+        assert!(access.contains("Max-Age=900"), "{access}");
+        assert!(refresh.contains("Max-Age=3600"), "{refresh}");
+        tokio::time::sleep(Duration::from_millis(23)).await;
+    }
+}
