@@ -1,6 +1,7 @@
 //! Memory of the in-process rate limiters before, while and after holding
-//! 100,000 client addresses, with a fake clock standing in for the minute it
-//! takes their budgets to refill.
+//! 100,000 client addresses, then under a flood of 1,000,000 distinct IPv6
+//! /64s against the key cap (`RATE_LIMIT_MAX_KEYS`, 100,000 by default), with
+//! a fake clock standing in for the minute it takes budgets to refill.
 //!
 //!     cargo run --release --example limiter_memory
 
@@ -32,4 +33,9 @@ fn main() {
     clock.advance(Duration::from_secs(61));
     limiters.prune();
     println!("after prune:       {:>8} KiB RSS, {:>6} keys", rss_kib(), limiters.tracked_keys());
+    for i in 0..1_000_000u64 {
+        let ip = std::net::Ipv6Addr::from(u128::from(0x2001_0db8_0000_0000u64 + i) << 64);
+        let _ = limiters.check(Limit::Login, Some(IpAddr::V6(ip)));
+    }
+    println!("1,000,000 /64s:    {:>8} KiB RSS, {:>6} keys (cap)", rss_kib(), limiters.tracked_keys());
 }
