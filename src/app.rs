@@ -73,6 +73,7 @@ impl Application {
             }
         });
         let purger = tokio::spawn(purge_on_schedule(self.state.clone()));
+        let mailer = tokio::spawn(self.state.outbox.clone().run(self.state.db.clone()));
         tracing::info!(addr = %self.addr, "serving; API docs at /docs");
         let db = self.state.db.clone();
         let result = Server::new_with_acceptor(self.acceptor)
@@ -82,6 +83,7 @@ impl Application {
             .await;
         pruner.abort();
         purger.abort();
+        mailer.abort();
         let _ = db.close().await;
         result.context("server failed")
     }

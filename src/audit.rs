@@ -23,6 +23,12 @@ pub enum Event {
     Deactivated,
     Reactivated,
     Deleted,
+    VerificationSent,
+    EmailVerified,
+    PasswordResetRequested,
+    PasswordReset,
+    EmailChangeRequested,
+    EmailChanged,
 }
 
 impl Event {
@@ -42,6 +48,12 @@ impl Event {
             Event::Deactivated => "deactivated",
             Event::Reactivated => "reactivated",
             Event::Deleted => "deleted",
+            Event::VerificationSent => "verification_sent",
+            Event::EmailVerified => "email_verified",
+            Event::PasswordResetRequested => "password_reset_requested",
+            Event::PasswordReset => "password_reset",
+            Event::EmailChangeRequested => "email_change_requested",
+            Event::EmailChanged => "email_changed",
         }
     }
 }

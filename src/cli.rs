@@ -5,17 +5,14 @@ use std::io::BufRead;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
-use uuid::Uuid;
 
 use crate::{
+    accounts,
     app::Application,
     auth::password::PasswordHasher,
-    clock::now,
     config::Config,
     db,
-    domain::{Email, NewPassword, Role},
-    entity::user,
+    domain::{Email, NewPassword},
 };
 
 #[derive(Parser)]
@@ -90,34 +87,10 @@ async fn create_admin(config: &Config, email: &str, password: &str) -> anyhow::R
         db::migrate(&db).await?;
     }
     let hash = PasswordHasher::new(config.bcrypt_cost)?.hash(password.expose()).await?;
-    let now = now();
-    let existing = user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(&db).await?;
-    match existing {
-        Some(found) => {
-            let mut active: user::ActiveModel = found.into();
-            active.role = Set(Role::SuperAdmin);
-            active.is_active = Set(true);
-            active.password_hash = Set(hash);
-            active.updated_at = Set(now);
-            active.update(&db).await?;
-            println!("{} is now a super_admin (re-activated, password reset)", email.as_str());
-        }
-        None => {
-            user::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                email: Set(email.as_str().to_owned()),
-                password_hash: Set(hash),
-                full_name: Set(None),
-                role: Set(Role::SuperAdmin),
-                is_active: Set(true),
-                created_at: Set(now),
-                updated_at: Set(now),
-                last_login_at: Set(None),
-            }
-            .insert(&db)
-            .await?;
-            println!("created super_admin {}", email.as_str());
-        }
+    if accounts::upsert_super_admin(&db, &email, hash).await? {
+        println!("created super_admin {}", email.as_str());
+    } else {
+        println!("{} is now a super_admin (re-activated, password reset)", email.as_str());
     }
     Ok(())
 }

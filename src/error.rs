@@ -84,6 +84,12 @@ pub enum ApiError {
     /// 403: the account is deactivated.
     #[error("account disabled")]
     AccountDisabled,
+    /// 403: `REQUIRE_VERIFIED_EMAIL` is on and the address is not verified yet.
+    #[error("email not verified")]
+    EmailNotVerified,
+    /// 400: a mailed token that is unknown, used, expired or voided (all alike).
+    #[error("invalid token")]
+    InvalidToken,
     /// 403: the caller's role is too low.
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
@@ -119,13 +125,13 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            BadRequest(_) => StatusCode::BAD_REQUEST,
+            BadRequest(_) | InvalidToken => StatusCode::BAD_REQUEST,
             Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             InvalidCredentials | NotAuthenticated | TokenInvalid | TokenExpired | RefreshTokenMissing
             | RefreshTokenInvalid | RefreshTokenExpired | RefreshTokenReused | SessionRevoked | SessionExpired => {
                 StatusCode::UNAUTHORIZED
             }
-            AccountDisabled | Forbidden(_) | CsrfRejected => StatusCode::FORBIDDEN,
+            AccountDisabled | EmailNotVerified | Forbidden(_) | CsrfRejected => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             EmailTaken => StatusCode::CONFLICT,
@@ -152,6 +158,8 @@ impl ApiError {
             SessionRevoked => "session_revoked",
             SessionExpired => "session_expired",
             AccountDisabled => "account_disabled",
+            EmailNotVerified => "email_not_verified",
+            InvalidToken => "invalid_token",
             Forbidden(_) => "forbidden",
             CsrfRejected => "csrf_rejected",
             NotFound => "not_found",
@@ -181,6 +189,8 @@ impl ApiError {
             SessionRevoked => "The session has been revoked; sign in again.".into(),
             SessionExpired => "The session reached its maximum age; sign in again.".into(),
             AccountDisabled => "This account is disabled.".into(),
+            EmailNotVerified => "Confirm your email address first: follow the link we mailed you.".into(),
+            InvalidToken => "This link is invalid, already used or expired; ask for a new one.".into(),
             Forbidden(why) => (*why).into(),
             CsrfRejected => "Cross-origin requests that change state are not allowed.".into(),
             NotFound => "The requested resource does not exist.".into(),

@@ -1,5 +1,7 @@
 //! Latchkey: cookie-session authentication for browser single-page apps.
 
+/// User accounts: creating users, checking passwords, writing credentials.
+pub mod accounts;
 /// HTTP operations and wire types (`#[OpenApi]` structs).
 pub mod api;
 /// Building and running the server: routes, middleware order, shutdown.
@@ -24,6 +26,8 @@ pub mod domain;
 pub mod entity;
 /// `ApiError` and the RFC 9457 problem document.
 pub mod error;
+/// Outgoing mail: the transactional outbox, its worker, the mails themselves.
+pub mod mail;
 /// HTTP middleware: browser protections (CORS, cross-site rejection, security headers) and request limits.
 pub mod middleware;
 /// Shared handler state.

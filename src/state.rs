@@ -12,6 +12,7 @@ use crate::{
         tokens::TokenKeys,
     },
     config::Config,
+    mail::Outbox,
 };
 
 #[derive(Clone)]
@@ -22,6 +23,7 @@ pub struct AppState {
     pub sessions: Sessions,
     pub passwords: Arc<PasswordHasher>,
     pub limiters: Arc<RateLimiters>,
+    pub outbox: Outbox,
 }
 
 impl AppState {
@@ -33,6 +35,7 @@ impl AppState {
             tokens,
             passwords: Arc::new(PasswordHasher::new(config.bcrypt_cost)?),
             limiters: Arc::new(RateLimiters::new(&config)?),
+            outbox: Outbox::new(&config)?,
             config: Arc::new(config),
             db,
         })

@@ -10,6 +10,7 @@ mod m20260101_000003_create_refresh_tokens;
 mod m20260101_000004_create_tasks;
 mod m20260101_000005_create_audit_events;
 mod m20261130_000006_millisecond_timestamps;
+mod m20261130_000007_email_flows;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000004_create_tasks::Migration),
             Box::new(m20260101_000005_create_audit_events::Migration),
             Box::new(m20261130_000006_millisecond_timestamps::Migration),
+            Box::new(m20261130_000007_email_flows::Migration),
         ]
     }
 }

@@ -7,25 +7,28 @@ use poem_openapi::{
     param::Path,
     payload::{Json, Response},
 };
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, SqlErr, TransactionTrait};
+use sea_orm::TransactionTrait;
 use uuid::Uuid;
 
 use crate::{
+    accounts::{self, NewAccount},
     api::{
-        ApiTags,
+        ApiTags, email,
         json_body::JsonBody,
-        schemas::{ChangePasswordRequest, LoginRequest, RegisterRequest, Session, SessionInfo, User},
+        schemas::{
+            ChangePasswordRequest, LoginRequest, PendingVerification, RegisterRequest, Session, SessionInfo, User,
+        },
     },
     audit::{Entry, Event},
     auth::{
         CurrentUser, access_token,
         cookies::{self, CookieKind},
+        email_tokens::{self, Purpose},
         ratelimit::{Budget, Limit},
         sessions::{self, IssuedTokens},
         tokens::TokenType,
     },
     client::ClientInfo,
-    clock::now,
     domain::{Email, NewPassword, Role, parse_full_name, personal_words},
     entity::user,
     error::{ApiError, FieldError},
@@ -39,6 +42,10 @@ pub enum Registered {
     /// The account was created and signed in: `Set-Cookie` carries `access_token` and `refresh_token`.
     #[oai(status = 201)]
     Created(Json<Session>),
+    /// `REQUIRE_VERIFIED_EMAIL=true`: the account was created and must verify
+    /// its address (a link was mailed) before it can sign in. No cookies.
+    #[oai(status = 202)]
+    Pending(Json<PendingVerification>),
 }
 
 #[derive(ApiResponse)]
@@ -73,7 +80,10 @@ pub enum SessionList {
 impl AuthApi {
     /// Create an account and sign in.
     ///
-    /// 409 `email_taken` when the email is registered already; 422 lists every
+    /// A verification link is mailed to the address. With
+    /// `REQUIRE_VERIFIED_EMAIL=true` the answer is 202 with the user and no
+    /// cookies: the account signs in once the address is verified. 409
+    /// `email_taken` when the email is registered already; 422 lists every
     /// invalid field (email format, password policy, name length).
     #[oai(path = "/register", method = "post")]
     async fn register(
@@ -95,30 +105,22 @@ impl AuthApi {
         };
 
         let password_hash = state.passwords.hash(password.expose()).await?;
-        let now = now();
+        let signed_in = !state.config.require_verified_email;
         let txn = state.db.begin().await?;
-        let user = user::ActiveModel {
-            // Time-ordered, so "oldest first" holds within one second too.
-            id: Set(Uuid::now_v7()),
-            email: Set(email.into_inner()),
-            password_hash: Set(password_hash),
-            full_name: Set(full_name),
-            role: Set(Role::User),
-            is_active: Set(true),
-            created_at: Set(now),
-            updated_at: Set(now),
-            last_login_at: Set(Some(now)),
-        }
-        .insert(&txn)
-        .await
-        .map_err(|e| match e.sql_err() {
-            // The unique index decides races between concurrent registrations.
-            Some(SqlErr::UniqueConstraintViolation(_)) => ApiError::EmailTaken,
-            _ => e.into(),
-        })?;
-        let issued = state.sessions.start(&txn, user.id, &client).await?;
+        let new =
+            NewAccount { email: &email, password_hash, full_name, role: Role::User, email_verified: false, signed_in };
+        let user = accounts::create(&txn, new).await?;
         Entry::new(Event::Register, user.id, &client).record(&txn).await?;
+        email::queue_verification(&state, &txn, &user, &client).await?;
+        if !signed_in {
+            txn.commit().await?;
+            state.outbox.wake();
+            tracing::info!(user_id = %user.id, "user registered; waiting for verification");
+            return Ok(Response::new(Registered::Pending(Json(PendingVerification { user: user.into() }))));
+        }
+        let issued = state.sessions.start(&txn, user.id, &client).await?;
         txn.commit().await?;
+        state.outbox.wake();
         tracing::info!(user_id = %user.id, "user registered");
         Ok(with_session_cookies(Registered::Created(Json(session_body(user, &issued))), &issued, &state))
     }
@@ -156,7 +158,7 @@ impl AuthApi {
         // A malformed email cannot belong to an account: treat it like an unknown one.
         let email = Email::parse(&body.email).ok();
         let found = match &email {
-            Some(email) => user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(&state.db).await?,
+            Some(email) => accounts::find_by_email(&state.db, email).await?,
             None => None,
         };
         let device = cookies::read(req, cookies::DEVICE_COOKIE)
@@ -173,8 +175,7 @@ impl AuthApi {
         if let Some(budget) = &budget {
             state.limiters.spend(budget).await?;
         }
-        // Always pay for one bcrypt verify, or timing reveals which emails exist.
-        let verified = state.passwords.verify(&body.password, found.as_ref().map(|u| u.password_hash.as_str())).await?;
+        let verified = accounts::check_password(&state.passwords, found.as_ref(), &body.password).await?;
         let user = match found {
             Some(user) if verified => user,
             other => {
@@ -188,6 +189,9 @@ impl AuthApi {
         if !user.is_active {
             return Err(ApiError::AccountDisabled);
         }
+        if state.config.require_verified_email && !user.email_verified {
+            return Err(ApiError::EmailNotVerified);
+        }
 
         // After a BCRYPT_COST change, old hashes would make logins on old
         // accounts measurably faster or slower: upgrade them as they log in.
@@ -197,12 +201,7 @@ impl AuthApi {
             None
         };
         let txn = state.db.begin().await?;
-        let mut active: user::ActiveModel = user.into();
-        active.last_login_at = Set(Some(now()));
-        if let Some(hash) = new_hash {
-            active.password_hash = Set(hash);
-        }
-        let user = active.update(&txn).await?;
+        let user = accounts::record_login(&txn, user, new_hash).await?;
         let issued = state.sessions.start(&txn, user.id, &client).await?;
         Entry::new(Event::LoginSucceeded, user.id, &client).record(&txn).await?;
         txn.commit().await?;
@@ -338,7 +337,7 @@ impl AuthApi {
         // either; the budget is the session's, so nobody else can spend it.
         let budget = Budget::Session(current.session_id);
         state.limiters.spend(&budget).await?;
-        if !state.passwords.verify(&body.current_password, Some(&current.user.password_hash)).await? {
+        if !accounts::check_password(&state.passwords, Some(&current.user), &body.current_password).await? {
             return Err(ApiError::InvalidCredentials);
         }
         state.limiters.refund(&budget).await;
@@ -348,10 +347,9 @@ impl AuthApi {
         let hash = state.passwords.hash(new_password.expose()).await?;
         let user_id = current.user.id;
         let txn = state.db.begin().await?;
-        let mut active: user::ActiveModel = current.user.into();
-        active.password_hash = Set(hash);
-        active.updated_at = Set(now());
-        active.update(&txn).await?;
+        accounts::set_password(&txn, user_id, hash).await?;
+        // A reset link mailed before the change must not undo it.
+        email_tokens::void(&txn, user_id, Purpose::ResetPassword).await?;
         let revoked = sessions::revoke_all(&txn, user_id, Some(current.session_id)).await?;
         Entry::new(Event::PasswordChanged, user_id, &client)
             .detail(format!("{revoked} other sessions revoked"))

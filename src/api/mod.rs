@@ -2,6 +2,7 @@
 //! whose spec is the committed `openapi.yaml`.
 
 pub mod auth;
+pub mod email;
 pub mod health;
 pub mod json_body;
 pub mod pagination;
@@ -13,7 +14,7 @@ use poem_openapi::{OpenApiService, Tags};
 
 #[derive(Tags)]
 pub enum ApiTags {
-    /// Register, sign in, refresh and sign out; the signed-in user's profile.
+    /// Register, sign in, refresh and sign out; the signed-in user's profile; email verification, password reset and email change.
     Auth,
     /// The example resource API: each user's own tasks.
     Tasks,
@@ -23,11 +24,11 @@ pub enum ApiTags {
     Operations,
 }
 
-pub type Apis = (auth::AuthApi, tasks::TasksApi, users::UsersApi, health::HealthApi);
+pub type Apis = (auth::AuthApi, email::EmailApi, tasks::TasksApi, users::UsersApi, health::HealthApi);
 
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (auth::AuthApi, tasks::TasksApi, users::UsersApi, health::HealthApi),
+        (auth::AuthApi, email::EmailApi, tasks::TasksApi, users::UsersApi, health::HealthApi),
         "Latchkey",
         env!("CARGO_PKG_VERSION"),
     )

@@ -23,6 +23,9 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
     #[oai(nullable)]
     pub last_login_at: Option<DateTime<Utc>>,
+    /// Whether the owner of the address followed a verification link (or a
+    /// reset or email-change link, which prove the same).
+    pub email_verified: bool,
 }
 
 impl From<entity::user::Model> for User {
@@ -36,6 +39,7 @@ impl From<entity::user::Model> for User {
             created_at: m.created_at,
             updated_at: m.updated_at,
             last_login_at: m.last_login_at,
+            email_verified: m.email_verified,
         }
     }
 }
@@ -49,6 +53,55 @@ pub struct Session {
     pub access_expires_at: DateTime<Utc>,
     /// When the `refresh_token` cookie expires if the session stays idle.
     pub refresh_expires_at: DateTime<Utc>,
+}
+
+/// A registration waiting for its address to be verified
+/// (`REQUIRE_VERIFIED_EMAIL=true`): no session yet.
+#[derive(Debug, Object)]
+pub struct PendingVerification {
+    pub user: User,
+}
+
+/// The same answer whether or not anything was sent, so it tells nobody
+/// which addresses have accounts.
+#[derive(Debug, Object)]
+pub struct MailAccepted {
+    /// A sentence to show the person.
+    pub message: String,
+}
+
+/// Ask for a password-reset link.
+#[derive(Debug, Object, Deserialize)]
+pub struct ForgotPasswordRequest {
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+}
+
+/// Set a new password with the token from a reset link.
+#[derive(Debug, Object, Deserialize)]
+pub struct ResetPasswordRequest {
+    /// The `token` from the link's fragment (`#token=…`).
+    #[oai(validator(max_length = 128))]
+    pub token: String,
+    /// The same policy as at registration.
+    #[oai(validator(min_length = 8, max_length = 128))]
+    pub new_password: String,
+}
+
+/// A token from a mailed link (`#token=…`).
+#[derive(Debug, Object, Deserialize)]
+pub struct TokenRequest {
+    #[oai(validator(max_length = 128))]
+    pub token: String,
+}
+
+/// Move the account to another address (confirmed by a link sent there).
+#[derive(Debug, Object, Deserialize)]
+pub struct ChangeEmailRequest {
+    #[oai(validator(max_length = 254))]
+    pub new_email: String,
+    #[oai(validator(min_length = 1, max_length = 1024))]
+    pub current_password: String,
 }
 
 /// Register a new account.

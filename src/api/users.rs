@@ -10,24 +10,24 @@ use poem_openapi::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Iterable, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
-    sea_query::{Expr, Query as Sql},
+    QuerySelect, Set, TransactionTrait, sea_query::Expr,
 };
 use uuid::Uuid;
 
 use crate::{
+    accounts,
     api::{
-        ApiTags,
+        ApiTags, email,
         json_body::JsonBody,
         pagination::Page,
-        schemas::{RoleChange, User, UserUpdate},
+        schemas::{MailAccepted, RoleChange, User, UserUpdate},
     },
     audit::{Entry, Event},
     auth::{CurrentUser, sessions},
     client::ClientInfo,
     clock::now,
     domain::{Role, parse_full_name},
-    entity::{refresh_token, session, task, user},
+    entity::user,
     error::ApiError,
     state::AppState,
 };
@@ -51,6 +51,13 @@ pub enum UserFound {
     /// The user.
     #[oai(status = 200)]
     Ok(Json<User>),
+}
+
+#[derive(ApiResponse)]
+pub enum ResetMailed {
+    /// A password-reset link is on its way to the user (at most 3 an hour per address).
+    #[oai(status = 202)]
+    Accepted(Json<MailAccepted>),
 }
 
 #[derive(ApiResponse)]
@@ -227,6 +234,30 @@ impl UsersApi {
         Ok(UserFound::Ok(Json(updated.into())))
     }
 
+    /// Mail a user a password-reset link (admin, for users below your role).
+    ///
+    /// Admins never see or set a password: the user chooses a new one through
+    /// the link. Audited with the admin as actor.
+    #[oai(path = "/:id/password-reset", method = "post")]
+    async fn send_password_reset(
+        &self,
+        state: Data<&AppState>,
+        client: ClientInfo,
+        current: CurrentUser,
+        id: Path<Uuid>,
+    ) -> Result<ResetMailed, ApiError> {
+        current.require_role(MIN_ROLE)?;
+        let target = find_user(&state, id.0).await?;
+        check_manage(&current.user, &target)?;
+        let txn = state.db.begin().await?;
+        claim_manageable(&txn, &current.user, target.id).await?;
+        email::queue_reset(&state, &txn, &target, &client, Some(current.user.id)).await?;
+        txn.commit().await?;
+        state.outbox.wake();
+        let message = "A password-reset link is on its way to the user.".to_owned();
+        Ok(ResetMailed::Accepted(Json(MailAccepted { message })))
+    }
+
     /// Delete a user with their sessions and tasks (admin, for users below your role).
     #[oai(path = "/:id", method = "delete")]
     async fn delete(
@@ -239,24 +270,9 @@ impl UsersApi {
         current.require_role(MIN_ROLE)?;
         let target = find_user(&state, id.0).await?;
         check_manage(&current.user, &target)?;
-        // Explicit deletes in one transaction, not only ON DELETE CASCADE: the
-        // outcome must not depend on a backend's foreign-key settings.
         let txn = state.db.begin().await?;
         claim_manageable(&txn, &current.user, target.id).await?;
-        // A subquery, not a list of ids: a user with very many sessions must
-        // not exceed the database's parameter limit.
-        let sessions_of_user = Sql::select()
-            .column(session::Column::Id)
-            .from(session::Entity)
-            .and_where(session::Column::UserId.eq(target.id))
-            .to_owned();
-        refresh_token::Entity::delete_many()
-            .filter(refresh_token::Column::SessionId.in_subquery(sessions_of_user))
-            .exec(&txn)
-            .await?;
-        session::Entity::delete_many().filter(session::Column::UserId.eq(target.id)).exec(&txn).await?;
-        task::Entity::delete_many().filter(task::Column::UserId.eq(target.id)).exec(&txn).await?;
-        user::Entity::delete_by_id(target.id).exec(&txn).await?;
+        accounts::delete(&txn, target.id).await?;
         Entry::new(Event::Deleted, target.id, &client)
             .by(current.user.id)
             .detail(format!("role {}", role_name(target.role)))

@@ -2,6 +2,7 @@
 //! pieces behind it (passwords, tokens, cookies, sessions, rate limits).
 
 pub mod cookies;
+pub mod email_tokens;
 pub mod limiter_store;
 pub mod password;
 pub mod ratelimit;

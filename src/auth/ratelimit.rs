@@ -45,7 +45,14 @@ pub enum Limit {
     Login,
     Register,
     Refresh,
+    /// Requests that can send mail (`EMAIL_RATE_PER_HOUR`).
+    Mail,
 }
+
+/// Mails of one kind one address gets per [`MAIL_PER_ADDRESS_PERIOD`]; past
+/// it, nothing is sent and the answer stays the same (no enumeration).
+pub const MAIL_PER_ADDRESS: u32 = 3;
+pub const MAIL_PER_ADDRESS_PERIOD: Duration = Duration::from_secs(3600);
 
 /// Whose failed-password budget an attempt spends.
 #[derive(Clone, Copy, Debug)]
@@ -101,6 +108,9 @@ pub struct LocalLimiters<C: Clock = DefaultClock> {
     login: KeyedLimit<IpAddr, C>,
     register: KeyedLimit<IpAddr, C>,
     refresh: KeyedLimit<IpAddr, C>,
+    mail: KeyedLimit<IpAddr, C>,
+    /// Mails per address and kind, by [`mail_key`].
+    mail_to: KeyedLimit<String, C>,
     /// Shared account budgets and session budgets, by [`Budget::key`].
     failures: KeyedLimit<String, C>,
     devices: KeyedLimit<String, C>,
@@ -112,6 +122,19 @@ pub const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 
 fn per_minute(n: u32) -> Quota {
     Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
+}
+
+fn per_hour(n: u32) -> Quota {
+    Quota::per_hour(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
+}
+
+fn mail_to_quota() -> Quota {
+    burst_then_one_per(MAIL_PER_ADDRESS, MAIL_PER_ADDRESS_PERIOD / MAIL_PER_ADDRESS)
+}
+
+/// The bucket of mails of one `kind` to one address (hashed, as in Redis).
+fn mail_key(address: &str, kind: &str) -> String {
+    format!("mailto:{kind}:{}", hashed(address))
 }
 
 fn burst_then_one_per(burst: u32, period: Duration) -> Quota {
@@ -144,6 +167,8 @@ impl<C: Clock + Clone> LocalLimiters<C> {
             login: KeyedLimit::new(per_minute(config.login_rate_per_minute), cap, clock.clone()),
             register: KeyedLimit::new(per_minute(config.register_rate_per_minute), cap, clock.clone()),
             refresh: KeyedLimit::new(per_minute(config.refresh_rate_per_minute), cap, clock.clone()),
+            mail: KeyedLimit::new(per_hour(config.email_rate_per_hour), cap, clock.clone()),
+            mail_to: KeyedLimit::new(mail_to_quota(), cap, clock.clone()),
             failures: KeyedLimit::new(burst_then_one_per(ACCOUNT_FAILURE_BURST, ACCOUNT_REFILL), cap, clock.clone()),
             devices: KeyedLimit::new(
                 burst_then_one_per(DEVICE_FAILURE_BURST, config.login_lockout),
@@ -159,7 +184,13 @@ impl<C: Clock + Clone> LocalLimiters<C> {
             Limit::Login => &self.login,
             Limit::Register => &self.register,
             Limit::Refresh => &self.refresh,
+            Limit::Mail => &self.mail,
         }
+    }
+
+    /// Spends one of the address's mails of `kind`; `false` when none is left.
+    pub fn allow_mail_to(&self, address: &str, kind: &str) -> bool {
+        self.mail_to.take(&mail_key(address, kind), &self.clock).is_ok()
     }
 
     fn budget(&self, budget: &Budget) -> &KeyedLimit<String, C> {
@@ -190,13 +221,18 @@ impl<C: Clock + Clone> LocalLimiters<C> {
         self.login.prune();
         self.register.prune();
         self.refresh.prune();
+        self.mail.prune();
+        self.mail_to.prune();
         self.failures.prune();
         self.devices.prune();
     }
 
     /// Keys held across all limiters (for tests and diagnostics).
     pub fn tracked_keys(&self) -> usize {
-        [self.login.limiter.len(), self.register.limiter.len(), self.refresh.limiter.len()].iter().sum::<usize>()
+        [self.login.limiter.len(), self.register.limiter.len(), self.refresh.limiter.len(), self.mail.limiter.len()]
+            .iter()
+            .sum::<usize>()
+            + self.mail_to.limiter.len()
             + self.failures.limiter.len()
             + self.devices.limiter.len()
     }
@@ -206,7 +242,7 @@ impl<C: Clock + Clone> LocalLimiters<C> {
 pub struct RateLimiters {
     local: LocalLimiters,
     redis: Option<RedisLimiter>,
-    rates: [Rate; 3],
+    rates: [Rate; 4],
     device_rate: Rate,
     /// When the last "falling back" warning was logged (ms since the epoch),
     /// so an outage logs once a minute, not once a request.
@@ -223,6 +259,7 @@ impl RateLimiters {
                 Rate::per_minute(config.login_rate_per_minute),
                 Rate::per_minute(config.register_rate_per_minute),
                 Rate::per_minute(config.refresh_rate_per_minute),
+                Rate::per_hour(config.email_rate_per_hour),
             ],
             device_rate: Rate { interval: config.login_lockout, burst: DEVICE_FAILURE_BURST },
             last_warning_ms: AtomicU64::new(0),
@@ -237,6 +274,7 @@ impl RateLimiters {
                 Limit::Login => ("login", self.rates[0]),
                 Limit::Register => ("register", self.rates[1]),
                 Limit::Refresh => ("refresh", self.rates[2]),
+                Limit::Mail => ("mail", self.rates[3]),
             };
             match redis.take(&format!("{name}:{key}"), rate, Spend::One).await {
                 Ok(None) => return Ok(()),
@@ -265,6 +303,19 @@ impl RateLimiters {
             }
         }
         self.local.spend(budget)
+    }
+
+    /// Spends one of the address's mails of `kind`; `false` when none is left
+    /// (the caller then sends nothing and answers as if it had).
+    pub async fn allow_mail_to(&self, address: &str, kind: &str) -> bool {
+        if let Some(redis) = &self.redis {
+            let rate = Rate { interval: MAIL_PER_ADDRESS_PERIOD / MAIL_PER_ADDRESS, burst: MAIL_PER_ADDRESS };
+            match redis.take(&mail_key(address, kind), rate, Spend::One).await {
+                Ok(wait) => return wait.is_none(),
+                Err(e) => self.warn_fallback(&e),
+            }
+        }
+        self.local.allow_mail_to(address, kind)
     }
 
     /// Gives back the cell [`Self::spend`] took: the password was right.

@@ -68,6 +68,11 @@ impl Rate {
         let n = n.max(1);
         Self { interval: Duration::from_secs(60) / n, burst: n }
     }
+
+    pub fn per_hour(n: u32) -> Self {
+        let n = n.max(1);
+        Self { interval: Duration::from_secs(3600) / n, burst: n }
+    }
 }
 
 pub struct RedisLimiter {

@@ -130,6 +130,49 @@ pub struct Config {
     #[arg(long, env = "ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin, help_heading = "Browsers")]
     pub allowed_origins: Vec<String>,
 
+    /// The outgoing mail server: `smtp://user:pass@host:587` (STARTTLS when the
+    /// server offers it; add `?tls=required` to insist), `smtps://…:465`
+    /// (TLS from the start). Required in production; unset in development,
+    /// every mail (with its link) is written to the log instead.
+    #[arg(long, env = "SMTP_URL", value_parser = parse_secret, hide_env_values = true, help_heading = "Email")]
+    pub smtp_url: Option<Secret>,
+    /// The sender of every mail, `Name <address>` or a bare address.
+    #[arg(long, env = "MAIL_FROM", default_value = "Latchkey <no-reply@localhost>", help_heading = "Email")]
+    pub mail_from: String,
+    /// The SPA's origin: mail links are `{APP_URL}/reset-password#token=…` and
+    /// alike, never built from a request's `Host`. Required in production.
+    #[arg(long, env = "APP_URL", default_value = "http://localhost:5173", help_heading = "Email")]
+    pub app_url: String,
+    /// The product name mails are signed with.
+    #[arg(long, env = "APP_NAME", default_value = "Latchkey", help_heading = "Email")]
+    pub app_name: String,
+    /// Lifetime of a password-reset link.
+    #[arg(long, env = "PASSWORD_RESET_TTL", default_value = "30m", value_parser = parse_duration, help_heading = "Email")]
+    pub password_reset_ttl: Duration,
+    /// Lifetime of an email-verification link.
+    #[arg(long, env = "EMAIL_VERIFICATION_TTL", default_value = "24h", value_parser = parse_duration, help_heading = "Email")]
+    pub email_verification_ttl: Duration,
+    /// Lifetime of an email-change confirmation link.
+    #[arg(long, env = "EMAIL_CHANGE_TTL", default_value = "1h", value_parser = parse_duration, help_heading = "Email")]
+    pub email_change_ttl: Duration,
+    /// `true`: registration answers 202 without cookies and an unverified
+    /// account cannot sign in (403 `email_not_verified`) until its address is verified.
+    #[arg(long, env = "REQUIRE_VERIFIED_EMAIL", default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new(), help_heading = "Email")]
+    pub require_verified_email: bool,
+    /// Requests that can send mail (forgot password, resend verification,
+    /// change email) per hour per client IP; beyond, 429. Each address also
+    /// gets at most 3 mails of one kind an hour (silently, so nobody learns
+    /// whether it has an account).
+    #[arg(long, env = "EMAIL_RATE_PER_HOUR", default_value = "20", help_heading = "Email")]
+    pub email_rate_per_hour: u32,
+    /// Wait before the first retry of a mail the server did not accept; it
+    /// doubles with each attempt (at most an hour).
+    #[arg(long, env = "MAIL_RETRY_BASE", default_value = "5s", value_parser = parse_duration, help_heading = "Email")]
+    pub mail_retry_base: Duration,
+    /// Attempts before a mail is given up (kept in the outbox, marked failed, logged).
+    #[arg(long, env = "MAIL_MAX_ATTEMPTS", default_value = "10", help_heading = "Email")]
+    pub mail_max_attempts: u32,
+
     /// Login (and password-change) attempts per minute per client IP: that many
     /// at once, then one more every 60/N s; beyond, 429 with `Retry-After`.
     #[arg(long, env = "LOGIN_RATE_PER_MINUTE", default_value = "5", help_heading = "Rate limits")]
@@ -284,6 +327,12 @@ impl Config {
             if self.refresh_reuse_grace >= self.refresh_token_ttl {
                 bail!("REFRESH_REUSE_GRACE must be shorter than REFRESH_TOKEN_TTL when APP_ENV=production");
             }
+            if self.smtp_url.is_none() {
+                bail!("SMTP_URL is required when APP_ENV=production (mail must reach people, not the log)");
+            }
+            if !self.app_url.starts_with("https://") {
+                bail!("APP_URL must be the SPA's https:// origin when APP_ENV=production");
+            }
             if self.access_token_ttl > self.refresh_token_ttl {
                 bail!("ACCESS_TOKEN_TTL must not be longer than REFRESH_TOKEN_TTL when APP_ENV=production");
             }
@@ -299,6 +348,9 @@ impl Config {
             ("REFRESH_TOKEN_TTL", self.refresh_token_ttl),
             ("SESSION_MAX_AGE", self.session_max_age),
             ("LOGIN_LOCKOUT", self.login_lockout),
+            ("PASSWORD_RESET_TTL", self.password_reset_ttl),
+            ("EMAIL_VERIFICATION_TTL", self.email_verification_ttl),
+            ("EMAIL_CHANGE_TTL", self.email_change_ttl),
             ("DEVICE_COOKIE_TTL", self.device_cookie_ttl),
         ] {
             if value.is_zero() {
@@ -310,6 +362,8 @@ impl Config {
             ("REGISTER_RATE_PER_MINUTE", self.register_rate_per_minute),
             ("REFRESH_RATE_PER_MINUTE", self.refresh_rate_per_minute),
             ("DATABASE_MAX_CONNECTIONS", self.database_max_connections),
+            ("EMAIL_RATE_PER_HOUR", self.email_rate_per_hour),
+            ("MAIL_MAX_ATTEMPTS", self.mail_max_attempts),
         ] {
             if value == 0 {
                 bail!("{name} must be at least 1");
@@ -390,6 +444,23 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    const SMTP: (&str, &str) = ("SMTP_URL", "smtp://mail.example.com:587");
+    const APP: (&str, &str) = ("APP_URL", "https://app.example.com");
+
+    #[test]
+    fn production_needs_a_mail_server_and_an_https_app_url() {
+        let secret = "x".repeat(32);
+        let err = config(&[("APP_ENV", "production"), ("JWT_SECRET", &secret), APP]).unwrap_err().to_string();
+        assert!(err.contains("SMTP_URL"), "{err}");
+        let err = config(&[("APP_ENV", "production"), ("JWT_SECRET", &secret), SMTP]).unwrap_err().to_string();
+        assert!(err.contains("APP_URL"), "{err}");
+        let err =
+            config(&[("APP_ENV", "production"), ("JWT_SECRET", &secret), SMTP, ("APP_URL", "http://app.example.com")])
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("APP_URL"), "{err}");
+    }
+
     fn config(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
         let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut c = Config::from_lookup(|k| map.get(k).cloned())?;
@@ -419,22 +490,22 @@ mod tests {
     #[test]
     fn production_refuses_insecure_cookies_and_cheap_bcrypt() {
         let secret = "x".repeat(32);
-        let err = config(&[("APP_ENV", "production"), ("JWT_SECRET", &secret), ("COOKIE_SECURE", "false")])
+        let err = config(&[("APP_ENV", "production"), ("JWT_SECRET", &secret), SMTP, APP, ("COOKIE_SECURE", "false")])
             .unwrap_err()
             .to_string();
         assert!(err.contains("COOKIE_SECURE"), "{err}");
-        let err = config(&[("APP_ENV", "production"), ("JWT_SECRET", &secret), ("BCRYPT_COST", "4")])
+        let err = config(&[("APP_ENV", "production"), ("JWT_SECRET", &secret), SMTP, APP, ("BCRYPT_COST", "4")])
             .unwrap_err()
             .to_string();
         assert!(err.contains("BCRYPT_COST"), "{err}");
-        assert!(config(&[("APP_ENV", "production"), ("JWT_SECRET", &secret)]).is_ok());
+        assert!(config(&[("APP_ENV", "production"), ("JWT_SECRET", &secret), SMTP, APP]).is_ok());
     }
 
     #[test]
     fn production_refuses_unsafe_origins_and_lifetimes_naming_them() {
         let secret = "x".repeat(32);
         let prod = |extra: (&str, &str)| {
-            config(&[("APP_ENV", "production"), ("JWT_SECRET", &secret), extra]).map_err(|e| e.to_string())
+            config(&[("APP_ENV", "production"), ("JWT_SECRET", &secret), SMTP, APP, extra]).map_err(|e| e.to_string())
         };
         for origins in ["null", "https://app.example.com,null", "http://app.example.com", "http://10.0.0.5:5173"] {
             let err = prod(("ALLOWED_ORIGINS", origins)).unwrap_err();

@@ -2,6 +2,8 @@
 //! converts them in `api::schemas`.
 
 pub mod audit_event;
+pub mod email_token;
+pub mod mail_outbox;
 pub mod refresh_token;
 pub mod session;
 pub mod task;

@@ -3,6 +3,7 @@
 //! server URL to run the same suite there (each test gets its own database).
 
 mod helpers;
+mod smtp_sink;
 
 mod audit;
 mod auth_login;
@@ -10,6 +11,7 @@ mod auth_refresh;
 mod auth_register;
 mod auth_session;
 mod browser;
+mod email;
 mod operations;
 mod outage;
 mod ratelimit_redis;
