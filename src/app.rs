@@ -124,7 +124,11 @@ pub fn protect(ep: impl Endpoint + 'static, state: AppState) -> impl Endpoint<Ou
         .with(security_headers(config.cookie_secure))
 }
 
-/// Deletes dead sessions and refresh tokens every `PURGE_INTERVAL`, off the request path.
+/// How long the outbox keeps a sent mail's record (its bodies are cleared at once).
+const SENT_MAIL_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Deletes dead sessions, refresh tokens, email tokens and old sent mails
+/// every `PURGE_INTERVAL`, off the request path.
 async fn purge_on_schedule(state: AppState) {
     let every = state.config.purge_interval;
     if every.is_zero() {
@@ -137,6 +141,14 @@ async fn purge_on_schedule(state: AppState) {
         match crate::auth::sessions::purge_dead(&state.db).await {
             Ok((sessions, tokens)) => tracing::info!(sessions, tokens, "purged dead sessions and refresh tokens"),
             Err(e) => tracing::warn!(error = %e, "purge failed; retrying at the next interval"),
+        }
+        match crate::auth::email_tokens::purge_dead(&state.db).await {
+            Ok(n) => tracing::info!(email_tokens = n, "purged used and expired email tokens"),
+            Err(e) => tracing::warn!(error = %e, "email-token purge failed; retrying at the next interval"),
+        }
+        match crate::mail::purge_sent(&state.db, SENT_MAIL_KEPT).await {
+            Ok(n) => tracing::info!(mails = n, "purged sent mails"),
+            Err(e) => tracing::warn!(error = %e, "mail purge failed; retrying at the next interval"),
         }
     }
 }

@@ -121,3 +121,16 @@ pub async fn void(db: &impl ConnectionTrait, user_id: Uuid, purpose: Purpose) ->
         .await?;
     Ok(())
 }
+
+/// Deletes tokens that can never be used again (used, voided or expired).
+pub async fn purge_dead(db: &impl ConnectionTrait) -> Result<u64, sea_orm::DbErr> {
+    use sea_orm::Condition;
+    let now = now();
+    Ok(email_token::Entity::delete_many()
+        .filter(
+            Condition::any().add(email_token::Column::UsedAt.is_not_null()).add(email_token::Column::ExpiresAt.lt(now)),
+        )
+        .exec(db)
+        .await?
+        .rows_affected)
+}

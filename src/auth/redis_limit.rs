@@ -52,7 +52,9 @@ pub enum Spend {
 }
 
 /// How long one Redis call may take before we fall back to the local limiter.
-const TIMEOUT: Duration = Duration::from_millis(250);
+/// Generous: a fallback grants the local budget on top of the shared one, so
+/// a loaded but working Redis must not trigger it (a down Redis fails fast).
+const TIMEOUT: Duration = Duration::from_secs(1);
 /// How often to retry connecting while Redis is down.
 const RECONNECT_EVERY_MS: u64 = 2_000;
 

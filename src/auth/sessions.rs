@@ -149,7 +149,7 @@ impl Sessions {
         let (session, user) = load_live_session(&txn, &claims, now).await?;
         if !claimed {
             txn.rollback().await?;
-            return self.raced_or_reused(&claims, &session, now, client).await;
+            return self.raced_or_reused(&claims, &session, client).await;
         }
 
         let refresh_expires_at = (now + self.policy.refresh_token_ttl).min(session.max_expires_at);
@@ -183,12 +183,15 @@ impl Sessions {
         &self,
         claims: &Claims,
         session: &session::Model,
-        now: DateTime<Utc>,
         client: &ClientInfo,
     ) -> Result<(IssuedTokens, user::Model), ApiError> {
         let Some(row) = refresh_token::Entity::find_by_id(claims.jti).one(&self.db).await? else {
             return Err(ApiError::RefreshTokenInvalid);
         };
+        // The clock is read after the winner's rotation is visible: a time
+        // taken before waiting on its lock would be earlier than its `used_at`
+        // and count as "inside the grace window" even with no grace at all.
+        let now = now();
         let used_at = row.used_at.unwrap_or(now);
         let grace = self.policy.refresh_reuse_grace;
         let successor = match row.replaced_by {

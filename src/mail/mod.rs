@@ -179,6 +179,10 @@ impl Outbox {
             Ok(()) => {
                 row.sent_at = Set(Some(now()));
                 row.last_error = Set(None);
+                // The bodies hold live links: once delivered, the table keeps
+                // only who got what when.
+                row.text_body = Set(String::new());
+                row.html_body = Set(String::new());
                 tracing::info!(mail_id = id, attempts, "mail sent");
             }
             Err(SendError::Permanent(e)) => {
@@ -234,6 +238,12 @@ impl Outbox {
             }
         }
     }
+}
+
+/// Deletes sent mails older than `older_than` (failed ones stay for the operator).
+pub async fn purge_sent(db: &DatabaseConnection, older_than: Duration) -> Result<u64, sea_orm::DbErr> {
+    let cutoff = now() - chrono_duration(older_than);
+    Ok(mail_outbox::Entity::delete_many().filter(mail_outbox::Column::SentAt.lt(cutoff)).exec(db).await?.rows_affected)
 }
 
 /// `retry_base`, doubled for each attempt after the first, at most an hour.

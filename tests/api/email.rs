@@ -50,6 +50,19 @@ async fn registration_mails_a_verification_link_that_verifies_once() {
     assert!(mail.data.contains("text/html") && mail.data.contains("text/plain"), "both parts");
     let token = mail.token("verify-email");
     assert_eq!(token.len(), 43, "256 random bits, base64url");
+    // Once delivered, the outbox keeps no copy of the link.
+    let started = Instant::now();
+    loop {
+        use latchkey::entity::mail_outbox;
+        use sea_orm::EntityTrait;
+        let rows = mail_outbox::Entity::find().all(&app.state.db).await.unwrap();
+        if rows.iter().all(|r| r.sent_at.is_some()) {
+            assert!(rows.iter().all(|r| !r.text_body.contains(&token) && !r.html_body.contains(&token)));
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "the mail was never marked sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(post(&app, "/email/verify", json!({"token": token})).await.status(), StatusCode::NO_CONTENT);
     let me: Value = app.me().await.json().await.unwrap();
     assert_eq!(me["email_verified"], true);
