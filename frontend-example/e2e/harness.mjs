@@ -1,4 +1,5 @@
-// Starts the real Latchkey binary, `vite preview` (the built SPA, proxying /api
+// Starts a real SMTP server (MailDev, the npm package), the real Latchkey
+// binary sending its mail there, `vite preview` (the built SPA, proxying /api
 // to it) and headless Debian Chromium, for the end-to-end tests.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -87,17 +88,50 @@ async function stop(proc) {
   clearTimeout(timer);
 }
 
+/** The first link with a token in a mail's plain-text body: `{APP_URL}/verify-email#token=…`. */
+export function linkInMail(mail) {
+  const match = /https?:\/\/[^\s<>"']+#token=[A-Za-z0-9_\-%.~+/=]+/.exec(mail?.text ?? '');
+  if (!match) throw new Error(`no link in the mail: ${JSON.stringify(mail?.text ?? mail)}`);
+  return match[0];
+}
+
+const recipients = (mail) => [...(mail.to ?? []), ...(mail.envelope?.to ?? [])].map((r) => r.address.toLowerCase());
+
 /**
  * Everything the tests need: `baseURL` of the SPA, `browser`, and `newPage()`
- * / `newContext()` helpers whose pages record cookie leaks and API responses.
+ * / `newContext()` helpers whose pages record cookie leaks and API responses;
+ * `mails()` and `waitForMail()` read what Latchkey sent, from MailDev.
+ * `env` adds to (or overrides) Latchkey's environment, e.g. REQUIRE_VERIFIED_EMAIL.
  */
-export async function startStack() {
+export async function startStack({ env = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-e2e-'));
   const apiPort = await freePort();
   const webPort = await freePort();
+  const smtpPort = await freePort();
+  const mailWebPort = await freePort();
   const binary = latchkeyBinary();
+  const baseURL = `http://127.0.0.1:${webPort}`;
   const stack = { dir, processes: [] };
   try {
+    // A real SMTP listener; its REST API (GET /email) lists the mails received.
+    const maildev = start(
+      process.execPath,
+      [
+        join(root, 'node_modules', 'maildev', 'bin', 'maildev'),
+        '--smtp', String(smtpPort),
+        '--web', String(mailWebPort),
+        '--ip', '127.0.0.1',
+        '--web-ip', '127.0.0.1',
+        '--mail-directory', join(dir, 'mail'),
+      ],
+      { cwd: dir },
+      'maildev',
+    );
+    stack.processes.push(maildev);
+    const mailURL = `http://127.0.0.1:${mailWebPort}`;
+    await waitFor(`${mailURL}/email`, maildev.child, maildev.output, maildev.what);
+    stack.mailURL = mailURL;
+
     const api = start(
       binary,
       ['serve'],
@@ -114,6 +148,13 @@ export async function startStack() {
           LOGIN_RATE_PER_MINUTE: '1000',
           JWT_SECRET: 'e2e-secret-that-is-long-enough-0123456789',
           RUST_LOG: process.env.RUST_LOG ?? 'warn',
+          // mail: to MailDev, with links to the SPA as vite preview serves it
+          SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
+          MAIL_FROM: 'latchkey@example.com',
+          APP_URL: baseURL,
+          EMAIL_RATE_PER_HOUR: '1000', // every request comes from 127.0.0.1
+          MAIL_RETRY_BASE: '1s',
+          ...env,
         },
       },
       `latchkey (${binary})`,
@@ -131,7 +172,6 @@ export async function startStack() {
       'vite preview',
     );
     stack.processes.push(web);
-    const baseURL = `http://127.0.0.1:${webPort}`;
     await waitFor(`${baseURL}/`, web.child, web.output, web.what);
     await waitFor(`${baseURL}/health`, web.child, web.output, 'the /health proxy of vite preview');
 
@@ -140,6 +180,31 @@ export async function startStack() {
     stack.baseURL = baseURL;
     stack.apiURL = `http://127.0.0.1:${apiPort}`;
     stack.logs = () => stack.processes.map((p) => `--- ${p.what}\n${p.output.join('')}`).join('\n');
+
+    /** Every mail MailDev received, oldest first. */
+    stack.mails = async () => {
+      const response = await fetch(`${mailURL}/email`);
+      if (!response.ok) throw new Error(`MailDev answered ${response.status}`);
+      return response.json();
+    };
+    /**
+     * The first mail to `to` for which `match(mail)` holds (e.g. its link goes to
+     * /verify-email) and that is not in `seen` (mail ids), waiting for it to arrive.
+     */
+    stack.waitForMail = async (to, { match = () => true, seen = [], timeoutMs = 20_000 } = {}) => {
+      const deadline = Date.now() + timeoutMs;
+      const address = to.toLowerCase();
+      for (;;) {
+        const mails = await stack.mails();
+        const mail = mails.find((m) => !seen.includes(m.id) && recipients(m).includes(address) && match(m));
+        if (mail) return mail;
+        if (Date.now() > deadline) {
+          const summary = mails.map((m) => `${recipients(m).join(',')}: ${m.subject}`).join('\n');
+          throw new Error(`no mail to ${to} after ${timeoutMs} ms; MailDev has:\n${summary}\n${stack.logs()}`);
+        }
+        await sleep(200);
+      }
+    };
 
     /** A new browser profile (its own cookies), whose pages are instrumented. */
     stack.newContext = async (options = {}) => {

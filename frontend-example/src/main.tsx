@@ -1,9 +1,17 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { App } from './App';
+import { App, type OpenedLink } from './App';
 import { createSession } from './api/session';
 import { SessionProvider } from './auth';
+import { takeFragmentToken } from './linkToken';
+import { linkRouteOf } from './router';
 import './styles.css';
+
+// An email link (`/verify-email#token=…`): take the token out of the address
+// bar before anything else runs; it stays in memory only (src/linkToken.ts).
+const token = takeFragmentToken(window.location, window.history);
+const linkRoute = linkRouteOf(window.location.pathname);
+const link: OpenedLink | null = linkRoute ? { route: linkRoute, token } : null;
 
 // One session per page: it owns the API client, the refresh logic and the
 // cross-tab channel. GET /api/v1/auth/me tells whether someone is signed in.
@@ -13,7 +21,7 @@ void session.start();
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
     <SessionProvider session={session}>
-      <App />
+      <App link={link} />
     </SessionProvider>
   </StrictMode>,
 );

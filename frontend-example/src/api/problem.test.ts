@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeError, fieldErrors, isProblem, problemCode } from './problem';
+import { codeOf, describeError, fieldErrors, isProblem, problemCode } from './problem';
 
 const problem = {
   type: 'about:blank',
@@ -45,5 +45,11 @@ describe('problem documents', () => {
     expect(await problemCode(response)).toBe('token_expired');
     expect((await response.json()).code).toBe('token_expired');
     expect(await problemCode(new Response('nope', { status: 401, headers: { 'Content-Type': 'text/plain' } }))).toBeUndefined();
+  });
+
+  it('tells the code of a failure', () => {
+    expect(codeOf({ error: { ...problem, status: 400, code: 'invalid_token' } })).toBe('invalid_token');
+    expect(codeOf({ error: 'Bad gateway', response: new Response(null, { status: 502 }) })).toBeUndefined();
+    expect(codeOf(null)).toBeUndefined();
   });
 });

@@ -80,3 +80,8 @@ export async function problemCode(response: Response): Promise<string | undefine
     return undefined;
   }
 }
+
+/** The problem `code` of a failure (e.g. `invalid_token`), or undefined. */
+export function codeOf(failure: Failure | null | undefined): string | undefined {
+  return failure && isProblem(failure.error) ? failure.error.code : undefined;
+}

@@ -12,6 +12,10 @@
  *   Without Web Locks the server's refresh-reuse grace keeps racing tabs signed in.
  * - A failed refresh (401) ends the session cleanly; sign-in, sign-out and
  *   renewals are announced to other tabs on the BroadcastChannel `latchkey-auth`.
+ * - The email flows (verify, forgot and reset password, change and confirm the
+ *   address) are here too: the calls that carry a one-time token from an email
+ *   link are credentials, never refreshed and retried; after one succeeds the
+ *   signed-in user is reloaded, so `email_verified` and `email` are current.
  */
 import createClient, { type Client } from 'openapi-fetch';
 import { describeError, isProblem, problemCode, type Outcome } from './problem';
@@ -64,15 +68,26 @@ export const STAMP_KEY = 'latchkey-session-stamp';
 const REFRESHABLE = new Set(['token_expired', 'not_authenticated', 'token_invalid']);
 /** Codes that mean the session itself is over: refreshing cannot help. */
 const ENDED = new Set(['session_revoked', 'session_expired', 'refresh_token_reused']);
-/** Endpoints that take credentials rather than a session: never refreshed and retried. */
-const CREDENTIAL_PATHS = ['/api/v1/auth/login', '/api/v1/auth/register', '/api/v1/auth/refresh', '/api/v1/auth/logout'];
+/** Endpoints that take credentials (a password, or an email link's token) rather than a session: never refreshed and retried. */
+const CREDENTIAL_PATHS = [
+  '/api/v1/auth/login',
+  '/api/v1/auth/register',
+  '/api/v1/auth/refresh',
+  '/api/v1/auth/logout',
+  '/api/v1/auth/password/forgot',
+  '/api/v1/auth/password/reset',
+  '/api/v1/auth/email/verify',
+  '/api/v1/auth/email/confirm',
+];
 
 type Message =
   | { type: 'login'; user: User; stamp: string }
   | { type: 'refreshed'; user: User; stamp: string }
+  | { type: 'user'; user: User }
   | { type: 'logout'; notice: string };
 
 const SESSION_ENDED = 'Your session has ended. Please sign in again.';
+export const PASSWORD_RESET_NOTICE = 'Your password was reset and every session was signed out. Sign in with your new password.';
 const ACCOUNT_DISABLED = 'Your account has been disabled. Contact an administrator.';
 
 function defaultLocks(): LockManagerLike | null {
@@ -111,6 +126,11 @@ function withCredentials(request: Request): Request {
 
 export type RefreshOutcome = 'renewed' | 'ended' | 'unavailable';
 
+/** What registering came back with: `verificationPending` when the account must verify its email before signing in (202, no session). */
+export interface RegisterOutcome extends Outcome {
+  verificationPending?: boolean;
+}
+
 export interface Session {
   /** Typed client for every endpoint; refreshes and retries on an expired access token. */
   readonly api: ApiClient;
@@ -120,10 +140,28 @@ export interface Session {
   start(): Promise<void>;
   /** Signs in (POST /login); the outcome's `error` tells why not. */
   login(body: components['schemas']['LoginRequest']): Promise<Outcome>;
-  /** Creates an account and signs in (POST /register); the outcome's `error` tells why not. */
-  register(body: components['schemas']['RegisterRequest']): Promise<Outcome>;
+  /**
+   * Creates an account and signs in (POST /register); the outcome's `error`
+   * tells why not. When the server requires a verified email it answers 202
+   * without a session: `verificationPending` is true and nobody is signed in.
+   */
+  register(body: components['schemas']['RegisterRequest']): Promise<RegisterOutcome>;
   logout(): Promise<void>;
   logoutAll(): Promise<Outcome>;
+  /** Asks GET /me again (e.g. after the email was verified or changed) and tells the other tabs. */
+  reloadUser(): Promise<Outcome>;
+  /** POST /password/forgot: 202 whether or not the account exists. */
+  forgotPassword(email: string): Promise<Outcome>;
+  /** POST /password/reset with an email link's token; on 204 the server signed out every session, and so does this page. */
+  resetPassword(token: string, newPassword: string): Promise<Outcome>;
+  /** POST /email/verify with an email link's token; reloads the signed-in user on 204. */
+  verifyEmail(token: string): Promise<Outcome>;
+  /** POST /email/verify/resend for the signed-in user (202). */
+  resendVerification(): Promise<Outcome>;
+  /** PUT /email: 202 sends a confirmation link to the new address; nothing changes until it is opened. */
+  changeEmail(newEmail: string, currentPassword: string): Promise<Outcome>;
+  /** POST /email/confirm with an email link's token; reloads the signed-in user on 204. */
+  confirmEmail(token: string): Promise<Outcome>;
   /** One shared refresh; `sentWith` is the stamp current when the failed request was sent. */
   refresh(sentWith?: string): Promise<RefreshOutcome>;
   /** Ends the session locally (and in other tabs), e.g. after the server said it is over. */
@@ -203,6 +241,9 @@ export function createSession(options: SessionOptions = {}): Session {
       case 'refreshed':
         memoryStamp = message.stamp;
         setState({ status: 'authenticated', user: message.user });
+        break;
+      case 'user':
+        if (state.status === 'authenticated') setState({ status: 'authenticated', user: message.user });
         break;
       case 'logout':
         if (state.status !== 'anonymous') {
@@ -302,9 +343,11 @@ export function createSession(options: SessionOptions = {}): Session {
    * refresh-and-retry), and on success the server sets the session cookies and
    * answers with the user, which this tab and the others are told about.
    */
-  async function signIn(post: () => Promise<{ data?: { user: User }; error?: unknown; response: Response }>): Promise<Outcome> {
+  async function signIn(post: () => Promise<{ data?: { user: User }; error?: unknown; response: Response }>): Promise<RegisterOutcome> {
     try {
       const { data, error, response } = await post();
+      // 202: the account exists but must verify its email first; no cookies were set.
+      if (response.status === 202) return { response, verificationPending: true };
       if (data) {
         signedIn(data.user, 'login');
         return { response };
@@ -346,6 +389,72 @@ export function createSession(options: SessionOptions = {}): Session {
     }
   }
 
+  /** The status now (not as TypeScript narrowed it before an await). */
+  const statusNow = (): AuthState['status'] => state.status;
+
+  /** Runs a call of the email flows, turning an exception (network down) into an outcome. */
+  async function call(send: () => Promise<{ error?: unknown; response: Response }>): Promise<Outcome> {
+    try {
+      const { error, response } = await send();
+      return { error, response };
+    } catch (error) {
+      return { error };
+    }
+  }
+
+  async function reloadUser(): Promise<Outcome> {
+    try {
+      const { data, error, response } = await api.GET('/api/v1/auth/me');
+      if (data && state.status === 'authenticated') {
+        setState({ status: 'authenticated', user: data });
+        post({ type: 'user', user: data });
+      }
+      return { error, response };
+    } catch (error) {
+      return { error };
+    }
+  }
+
+  /** After a token call succeeded: the signed-in user may have changed (verified, new address). */
+  async function afterTokenCall(outcome: Outcome): Promise<Outcome> {
+    // The token may belong to another account than the one signed in here: that
+    // is fine, the reload just finds nothing new.
+    if (outcome.response?.ok && state.status === 'authenticated') await reloadUser();
+    return outcome;
+  }
+
+  function forgotPassword(email: string) {
+    return call(() => raw.POST('/api/v1/auth/password/forgot', { body: { email } }));
+  }
+
+  async function resetPassword(token: string, newPassword: string): Promise<Outcome> {
+    const outcome = await call(() => raw.POST('/api/v1/auth/password/reset', { body: { token, new_password: newPassword } }));
+    if (outcome.response?.ok && state.status === 'authenticated') {
+      // The server revoked every session of that account. If it was the one
+      // signed in here, GET /me now fails and the session ends (in every tab);
+      // if the link was for another account, this session goes on.
+      await reloadUser();
+      if (statusNow() === 'anonymous') setState({ status: 'anonymous', notice: PASSWORD_RESET_NOTICE });
+    }
+    return outcome;
+  }
+
+  async function verifyEmail(token: string) {
+    return afterTokenCall(await call(() => raw.POST('/api/v1/auth/email/verify', { body: { token } })));
+  }
+
+  function resendVerification() {
+    return call(() => api.POST('/api/v1/auth/email/verify/resend'));
+  }
+
+  function changeEmail(newEmail: string, currentPassword: string) {
+    return call(() => api.PUT('/api/v1/auth/email', { body: { new_email: newEmail, current_password: currentPassword } }));
+  }
+
+  async function confirmEmail(token: string) {
+    return afterTokenCall(await call(() => raw.POST('/api/v1/auth/email/confirm', { body: { token } })));
+  }
+
   return {
     api,
     getState: () => state,
@@ -358,6 +467,13 @@ export function createSession(options: SessionOptions = {}): Session {
     register,
     logout,
     logoutAll,
+    reloadUser,
+    forgotPassword,
+    resetPassword,
+    verifyEmail,
+    resendVerification,
+    changeEmail,
+    confirmEmail,
     refresh,
     end,
     close() {

@@ -56,6 +56,15 @@ export function Spinner({ label = 'Loading…' }: { label?: string }) {
   );
 }
 
+/** A message of the page's own about a failure (instead of the server's words), e.g. for a used email link. */
+export function Alert({ children }: { children: ReactNode }) {
+  return (
+    <div className="error" role="alert">
+      {children}
+    </div>
+  );
+}
+
 export function Notice({ children }: { children: ReactNode }) {
   return (
     <p className="notice" role="status">

@@ -1,11 +1,17 @@
 import { useState, type FormEvent } from 'react';
+import { codeOf } from '../api/problem';
 import { useSession } from '../auth';
-import { ErrorMessage, errorsOf, Field, Notice } from '../components/ui';
+import { Alert, ErrorMessage, errorsOf, Field, Notice } from '../components/ui';
 import { useAction } from '../hooks/useAction';
+import { Link } from '../router';
 
 const PASSWORD_HINT = '8 to 128 characters, with a lowercase letter, an uppercase letter and a digit.';
 
-export function LoginScreen({ notice }: { notice?: string }) {
+/**
+ * `onForgot` is told the email typed so far when the person follows "Forgot
+ * password?", so that the next screen can fill it in.
+ */
+export function LoginScreen({ notice, onForgot }: { notice?: string; onForgot?: (email: string) => void }) {
   const session = useSession();
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
@@ -17,7 +23,13 @@ export function LoginScreen({ notice }: { notice?: string }) {
     // on success the session state changes and the app shows the tasks
   }
 
+  // 403 email_not_verified (the server runs with REQUIRE_VERIFIED_EMAIL=true).
+  // Resending the verification email needs a session, which this account
+  // cannot have yet; a password reset link can always be asked for, and
+  // opening it verifies the address too.
+  const unverified = codeOf(failure) === 'email_not_verified';
   const fields = errorsOf(failure);
+  const forgot = <Link to="forgot-password" onClick={() => onForgot?.(email.trim())}>Forgot password?</Link>;
   return (
     <section className="card narrow" aria-labelledby="login-title">
       <h1 id="login-title">Sign in</h1>
@@ -27,10 +39,19 @@ export function LoginScreen({ notice }: { notice?: string }) {
           onChange={(e) => setEmail(e.target.value)} error={fields.email} />
         <Field label="Password" type="password" name="password" autoComplete="current-password" required value={password}
           onChange={(e) => setPassword(e.target.value)} error={fields.password} />
-        <ErrorMessage failure={failure} />
+        {unverified ? (
+          <Alert>
+            <p>Your email address is not verified yet. Open the link in the email we sent you when you registered, then sign in.</p>
+            <p>Cannot find that email, or the link has expired? Use “Forgot password?” below: we email you a link to set a
+              password, and opening it verifies your address too.</p>
+          </Alert>
+        ) : (
+          <ErrorMessage failure={failure} />
+        )}
         <button type="submit" disabled={busy}>{busy ? 'Signing in…' : 'Sign in'}</button>
       </form>
-      <p className="switch">No account yet? <a href="#/register">Create one</a></p>
+      <p className="links">{forgot}</p>
+      <p className="switch">No account yet? <Link to="register">Create one</Link></p>
     </section>
   );
 }
@@ -40,12 +61,31 @@ export function RegisterScreen({ notice }: { notice?: string }) {
   const [email, setEmail] = useState('');
   const [fullName, setFullName] = useState('');
   const [password, setPassword] = useState('');
+  const [pending, setPending] = useState<string | null>(null); // the address to verify before signing in
   const { busy, failure, run } = useAction();
 
   async function submit(event: FormEvent) {
     event.preventDefault();
     const name = fullName.trim();
-    await run(() => session.register({ email, password, ...(name ? { full_name: name } : {}) }));
+    const outcome = await run(() => session.register({ email, password, ...(name ? { full_name: name } : {}) }));
+    // Usually the session state changes and the app shows the tasks; when the
+    // server requires a verified email (202), nobody is signed in yet.
+    if (outcome?.verificationPending) {
+      setPending(email.trim());
+      setPassword('');
+    }
+  }
+
+  if (pending !== null) {
+    return (
+      <section className="card narrow" aria-labelledby="register-title">
+        <h1 id="register-title">Check your inbox</h1>
+        <Notice>Your account was created. We sent a link to {pending || 'your email address'}: open it to verify your address, then sign in.</Notice>
+        <p className="hint">No email after a few minutes? Look in your spam folder. The link works once and expires; to get a
+          new one, use “Forgot password?” on the sign-in page (opening that link verifies your address too).</p>
+        <p className="links"><Link to="login">Sign in</Link></p>
+      </section>
+    );
   }
 
   const fields = errorsOf(failure);
@@ -63,7 +103,7 @@ export function RegisterScreen({ notice }: { notice?: string }) {
         <ErrorMessage failure={failure} />
         <button type="submit" disabled={busy}>{busy ? 'Creating account…' : 'Create account'}</button>
       </form>
-      <p className="switch">Already registered? <a href="#/login">Sign in</a></p>
+      <p className="switch">Already registered? <Link to="login">Sign in</Link></p>
     </section>
   );
 }

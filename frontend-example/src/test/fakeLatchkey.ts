@@ -11,6 +11,17 @@
  *   is stored by the jar and hidden from the page, like in a browser.
  * - Refresh tokens are single-use: reuse within the grace gets a new access
  *   cookie only; later it is 401 refresh_token_reused and revokes the session.
+ * - The email flows: every mail lands in `outbox`, with a link
+ *   `{appUrl}/verify-email#token=…` (or /reset-password, /confirm-email) whose
+ *   token works once and expires after `linkTtl`. POST /password/forgot
+ *   answers 202 whether or not the account exists; a reset revokes every
+ *   session and verifies the address (a weak password, 422, leaves the link
+ *   working); PUT /email changes nothing until the link to the new address is
+ *   confirmed (a taken address gets no link; 409 email_taken, the link left
+ *   unused, if it was taken meanwhile). The mailing endpoints are rate-limited (429 rate_limited
+ *   with Retry-After). With `requireVerifiedEmail`, register answers 202
+ *   `{user}` without cookies and login of an unverified account 403
+ *   email_not_verified, like REQUIRE_VERIFIED_EMAIL=true.
  */
 
 export interface Clock {
@@ -87,8 +98,30 @@ interface UserRow {
   password: string;
   full_name: string | null;
   created_at: string;
+  email_verified: boolean;
   disabled?: boolean;
 }
+
+export type MailKind = 'verify' | 'reset' | 'confirm';
+
+/** A mail the server sent. */
+export interface Mail {
+  to: string;
+  kind: MailKind;
+  subject: string;
+  text: string;
+}
+
+interface LinkTokenRow {
+  kind: MailKind;
+  userId: string;
+  exp: number;
+  used: boolean;
+  /** For 'confirm': the new address. */
+  newEmail?: string;
+}
+
+const LINK_PATHS: Record<MailKind, string> = { verify: 'verify-email', reset: 'reset-password', confirm: 'confirm-email' };
 
 interface SessionRow {
   id: string;
@@ -122,6 +155,14 @@ export interface FakeOptions {
   accessCookieMaxAge?: number;
   /** Milliseconds each request takes, so concurrent requests interleave. */
   latency?: number;
+  /** Like REQUIRE_VERIFIED_EMAIL=true: register answers 202 without cookies, login of an unverified account 403. */
+  requireVerifiedEmail?: boolean;
+  /** The SPA's origin, for the links in mails (APP_URL). */
+  appUrl?: string;
+  /** Seconds an email link works. */
+  linkTtl?: number;
+  /** Mails per address (or per user, for resend) and minute before 429 rate_limited. */
+  mailsPerMinute?: number;
 }
 
 export interface Call {
@@ -142,6 +183,10 @@ export class FakeLatchkey {
   readonly tokens = new Map<string, TokenRow>();
   readonly tasks: TaskRow[] = [];
   readonly calls: Call[] = [];
+  /** Every mail sent, oldest first. */
+  readonly outbox: Mail[] = [];
+  readonly linkTokens = new Map<string, LinkTokenRow>();
+  private mailTimes = new Map<string, number[]>();
   /** When set, the next requests to these paths answer with this status and code. */
   readonly outages = new Map<string, { status: number; code: string }>();
   private accessTtl: number;
@@ -149,6 +194,10 @@ export class FakeLatchkey {
   private grace: number;
   private accessCookieMaxAge: number;
   private latency: number;
+  private requireVerifiedEmail: boolean;
+  private appUrl: string;
+  private linkTtl: number;
+  private mailsPerMinute: number;
 
   constructor(
     readonly clock: Clock,
@@ -159,6 +208,61 @@ export class FakeLatchkey {
     this.grace = options.grace ?? 10;
     this.accessCookieMaxAge = options.accessCookieMaxAge ?? this.accessTtl;
     this.latency = options.latency ?? 5;
+    this.requireVerifiedEmail = options.requireVerifiedEmail ?? false;
+    this.appUrl = options.appUrl ?? 'http://app.test';
+    this.linkTtl = options.linkTtl ?? 3600;
+    this.mailsPerMinute = options.mailsPerMinute ?? 3;
+  }
+
+  /** The last mail to `address` (of `kind`, if given). */
+  lastMail(address: string, kind?: MailKind): Mail | undefined {
+    return this.outbox.filter((m) => m.to === address && (!kind || m.kind === kind)).at(-1);
+  }
+
+  /** The link in a mail's text, like a person would click it. */
+  static linkIn(mail: Mail | undefined): string {
+    const match = mail && /https?:\/\/\S+#token=\S+/.exec(mail.text);
+    if (!match) throw new Error(`no link in mail: ${JSON.stringify(mail)}`);
+    return match[0];
+  }
+
+  private sendMail(user: UserRow, kind: MailKind, to = user.email, newEmail?: string) {
+    // URL-safe base64 has `-` and `_`; a `+`/`/` token would work too (the SPA decodes the fragment exactly).
+    const token = `${kind}-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
+    this.linkTokens.set(token, { kind, userId: user.id, exp: this.clock.now + this.linkTtl * 1000, used: false, newEmail });
+    const link = `${this.appUrl}/${LINK_PATHS[kind]}#token=${token}`;
+    const subject = { verify: 'Verify your email address', reset: 'Reset your password', confirm: 'Confirm your new email address' }[kind];
+    this.outbox.push({ to, kind, subject, text: `Hello,\n\nOpen this link:\n${link}\n\nIt works once.\n` });
+  }
+
+  /** Takes a link token of `kind`: the row, or null when it is unknown, used, expired or of another kind. */
+  private takeLinkToken(token: unknown, kind: MailKind): LinkTokenRow | null {
+    const row = typeof token === 'string' ? this.linkTokens.get(token) : undefined;
+    if (!row || row.kind !== kind || row.used || row.exp <= this.clock.now) return null;
+    row.used = true;
+    return row;
+  }
+
+  /** A 429 when `key` has had its mails this minute, else null (and the mail counts). */
+  private mailLimit(key: string): Response | null {
+    const now = this.clock.now;
+    const times = (this.mailTimes.get(key) ?? []).filter((t) => now - t < 60_000);
+    if (times.length >= this.mailsPerMinute) {
+      const response = this.problem(429, 'rate_limited', 'Too many requests. Try again later.');
+      response.headers.set('Retry-After', String(Math.ceil((times[0] + 60_000 - now) / 1000)));
+      return response;
+    }
+    times.push(now);
+    this.mailTimes.set(key, times);
+    return null;
+  }
+
+  private userById(userId: string): UserRow | undefined {
+    return [...this.users.values()].find((u) => u.id === userId);
+  }
+
+  private static validEmail(email: string): boolean {
+    return /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email);
   }
 
   count(method: string, path: string): number {
@@ -218,6 +322,7 @@ export class FakeLatchkey {
     return {
       id: u.id,
       email: u.email,
+      email_verified: u.email_verified,
       full_name: u.full_name,
       role: 'user' as const,
       is_active: true,
@@ -240,6 +345,11 @@ export class FakeLatchkey {
     const headers = new Headers({ 'Content-Type': 'application/json; charset=utf-8' });
     for (const c of setCookies) headers.append('Set-Cookie', c);
     return new Response(status === 204 ? null : JSON.stringify(body), { status, headers });
+  }
+
+  /** 202 for the mailing endpoints: the same body whether or not a mail was sent. */
+  private accepted(): Response {
+    return this.json(202, { message: 'If the address can receive it, a mail is on its way.' });
   }
 
   private empty(setCookies: string[] = []): Response {
@@ -345,8 +455,11 @@ export class FakeLatchkey {
         password: String(body.password),
         full_name: typeof body.full_name === 'string' ? body.full_name : null,
         created_at: new Date(now).toISOString(),
+        email_verified: false,
       };
       this.users.set(email, user);
+      this.sendMail(user, 'verify');
+      if (this.requireVerifiedEmail) return this.json(202, { user: this.user(user) });
       const session: SessionRow = { id: id('sid'), userId: user.id, revoked: false, createdAt: now };
       this.sessions.set(session.id, session);
       return this.json(201, this.sessionBody(user), this.issue(session.id, true));
@@ -358,6 +471,9 @@ export class FakeLatchkey {
       const user = this.users.get(String(body.email ?? '').trim().toLowerCase());
       if (!user || user.password !== body.password) {
         return this.problem(401, 'invalid_credentials', 'The email or password is incorrect.');
+      }
+      if (this.requireVerifiedEmail && !user.email_verified) {
+        return this.problem(403, 'email_not_verified', 'Verify your email address before signing in.');
       }
       const session: SessionRow = { id: id('sid'), userId: user.id, revoked: false, createdAt: now };
       this.sessions.set(session.id, session);
@@ -392,6 +508,63 @@ export class FakeLatchkey {
       return this.empty(this.clearCookies());
     }
 
+    if (route === 'POST /api/v1/auth/password/forgot') {
+      const body = this.parse(rawBody, headers);
+      if (body instanceof Response) return body;
+      const email = String(body.email ?? '').trim().toLowerCase();
+      if (!FakeLatchkey.validEmail(email)) {
+        return this.problem(422, 'validation_failed', 'Some fields are not valid.', [{ field: 'email', message: 'Enter a valid email address.' }]);
+      }
+      const limited = this.mailLimit(`forgot:${email}`);
+      if (limited) return limited;
+      const user = this.users.get(email);
+      if (user && !user.disabled) this.sendMail(user, 'reset');
+      return this.accepted(); // the same answer whether or not the account exists
+    }
+
+    if (route === 'POST /api/v1/auth/password/reset') {
+      const body = this.parse(rawBody, headers);
+      if (body instanceof Response) return body;
+      const errors = this.validatePassword('new_password', body.new_password);
+      if (errors.length) return this.problem(422, 'validation_failed', 'Some fields are not valid.', errors);
+      const row = this.takeLinkToken(body.token, 'reset');
+      const user = row && this.userById(row.userId);
+      if (!user) return this.problem(400, 'invalid_token', 'The link is invalid or has expired.');
+      user.password = String(body.new_password);
+      user.email_verified = true; // the reset mail reached the address
+      for (const s of this.sessions.values()) if (s.userId === user.id) s.revoked = true;
+      return this.empty();
+    }
+
+    if (route === 'POST /api/v1/auth/email/verify') {
+      const body = this.parse(rawBody, headers);
+      if (body instanceof Response) return body;
+      const row = this.takeLinkToken(body.token, 'verify');
+      const user = row && this.userById(row.userId);
+      if (!user) return this.problem(400, 'invalid_token', 'The link is invalid or has expired.');
+      user.email_verified = true;
+      return this.empty();
+    }
+
+    if (route === 'POST /api/v1/auth/email/confirm') {
+      const body = this.parse(rawBody, headers);
+      if (body instanceof Response) return body;
+      const row = typeof body.token === 'string' ? this.linkTokens.get(body.token) : undefined;
+      const holder = row?.newEmail ? this.users.get(row.newEmail) : undefined;
+      if (row && !row.used && row.exp > now && holder && holder.id !== row.userId) {
+        // the address got an account meanwhile; the link stays unused
+        return this.problem(409, 'email_taken', 'An account with this email already exists.');
+      }
+      const taken = this.takeLinkToken(body.token, 'confirm');
+      const user = taken && this.userById(taken.userId);
+      if (!taken || !user || !taken.newEmail) return this.problem(400, 'invalid_token', 'The link is invalid or has expired.');
+      this.users.delete(user.email);
+      user.email = taken.newEmail;
+      user.email_verified = true;
+      this.users.set(user.email, user);
+      return this.empty();
+    }
+
     const auth = this.authenticate(headers);
     if (auth instanceof Response) return auth;
     const { user, session } = auth;
@@ -414,6 +587,32 @@ export class FakeLatchkey {
       user.password = String(body.new_password);
       for (const s of this.sessions.values()) if (s.userId === user.id && s.id !== session.id) s.revoked = true;
       return this.empty();
+    }
+
+    if (route === 'POST /api/v1/auth/email/verify/resend') {
+      const limited = this.mailLimit(`resend:${user.id}`);
+      if (limited) return limited;
+      if (!user.email_verified) this.sendMail(user, 'verify');
+      return this.accepted();
+    }
+
+    if (route === 'PUT /api/v1/auth/email') {
+      const body = this.parse(rawBody, headers);
+      if (body instanceof Response) return body;
+      if (body.current_password !== user.password) {
+        return this.problem(401, 'invalid_credentials', 'The current password is incorrect.');
+      }
+      const email = String(body.new_email ?? '').trim().toLowerCase();
+      if (!FakeLatchkey.validEmail(email) || email === user.email) {
+        return this.problem(422, 'validation_failed', 'Some fields are not valid.', [
+          { field: 'new_email', message: email === user.email ? 'This is your current address.' : 'Enter a valid email address.' },
+        ]);
+      }
+      const limited = this.mailLimit(`change:${user.id}`);
+      if (limited) return limited;
+      // When the address has an account, it gets no link (the real server sends a notice), and the answer is the same.
+      if (!this.users.has(email)) this.sendMail(user, 'confirm', email, email);
+      return this.accepted();
     }
 
     const sessionMatch = /^\/api\/v1\/auth\/sessions\/([^/]+)$/.exec(path);
