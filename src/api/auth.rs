@@ -75,7 +75,7 @@ impl AuthApi {
     ///
     /// 409 `email_taken` when the email is registered already; 422 lists every
     /// invalid field (email format, password policy, name length).
-    #[oai(path = "/register", method = "post")]
+    #[oai(path = "/register", method = "post", operation_id = "register")]
     async fn register(
         &self,
         state: Data<&AppState>,
@@ -130,7 +130,7 @@ impl AuthApi {
     /// password is right for a deactivated account. 429 `rate_limited` after
     /// `LOGIN_RATE_PER_MINUTE` attempts a minute from one address, or after 10
     /// failed attempts on one account (then one more a minute, from any address).
-    #[oai(path = "/login", method = "post")]
+    #[oai(path = "/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
         state: Data<&AppState>,
@@ -201,7 +201,7 @@ impl AuthApi {
     /// refresh token works once. A second use within `REFRESH_REUSE_GRACE` of
     /// its rotation (two tabs racing) gets a new `access_token` cookie only;
     /// later, it is 401 `refresh_token_reused` and the whole session is revoked.
-    #[oai(path = "/refresh", method = "post")]
+    #[oai(path = "/refresh", method = "post", operation_id = "refresh")]
     async fn refresh(
         &self,
         state: Data<&AppState>,
@@ -218,7 +218,7 @@ impl AuthApi {
     ///
     /// Revokes the session named by the refresh cookie (or else the access
     /// token) and clears both cookies. Never fails for a missing or bad token.
-    #[oai(path = "/logout", method = "post")]
+    #[oai(path = "/logout", method = "post", operation_id = "logout")]
     async fn logout(
         &self,
         state: Data<&AppState>,
@@ -235,7 +235,7 @@ impl AuthApi {
     }
 
     /// Sign out everywhere: revokes every session of the signed-in user.
-    #[oai(path = "/logout-all", method = "post")]
+    #[oai(path = "/logout-all", method = "post", operation_id = "logoutAll")]
     async fn logout_all(
         &self,
         state: Data<&AppState>,
@@ -253,13 +253,13 @@ impl AuthApi {
     }
 
     /// The signed-in user's profile.
-    #[oai(path = "/me", method = "get")]
+    #[oai(path = "/me", method = "get", operation_id = "getMe")]
     async fn me(&self, current: CurrentUser) -> Result<Profile, ApiError> {
         Ok(Profile::Ok(Json(current.user.into())))
     }
 
     /// The signed-in user's live sessions (devices), with the current one marked.
-    #[oai(path = "/sessions", method = "get")]
+    #[oai(path = "/sessions", method = "get", operation_id = "listSessions")]
     async fn sessions(&self, state: Data<&AppState>, current: CurrentUser) -> Result<SessionList, ApiError> {
         let live = state.sessions.list_live(current.user.id).await?;
         let list = live.into_iter().map(|s| SessionInfo::new(s, current.session_id)).collect();
@@ -270,7 +270,7 @@ impl AuthApi {
     ///
     /// 404 for an unknown id, an already revoked session, or another user's
     /// session. Revoking the current session also clears its cookies.
-    #[oai(path = "/sessions/:id", method = "delete")]
+    #[oai(path = "/sessions/:id", method = "delete", operation_id = "revokeSession")]
     async fn revoke_session(
         &self,
         state: Data<&AppState>,
@@ -299,7 +299,7 @@ impl AuthApi {
     /// Checks the current password (401 `invalid_credentials` when wrong,
     /// rate-limited like login), applies the password policy (422), then
     /// revokes every other session; this one stays signed in.
-    #[oai(path = "/password", method = "put")]
+    #[oai(path = "/password", method = "put", operation_id = "changePassword")]
     async fn change_password(
         &self,
         state: Data<&AppState>,
