@@ -349,6 +349,7 @@ export interface components {
          * @description Change the signed-in user's password.
          */
         ChangePasswordRequest: {
+            /** @description Not empty; a wrong one is a 401 (no password is longer than 128 characters). */
             current_password: string;
             /** @description Same policy as at registration, and different from the current password. */
             new_password: string;
@@ -376,7 +377,15 @@ export interface components {
          * @description Sign in.
          */
         LoginRequest: {
+            /**
+             * @description Not blank. Anything else that is not a registered address is a 401
+             *     `invalid_credentials`, like a wrong password.
+             */
             email: string;
+            /**
+             * @description Not empty; no password is longer than 128 characters, so a longer one is
+             *     a 401 like any wrong password.
+             */
             password: string;
         };
         /**
@@ -384,10 +393,16 @@ export interface components {
          * @description Create a task.
          */
         NewTask: {
-            /** @description 1 to 200 characters after trimming. */
+            /**
+             * @description Trimmed, then 1 to 200 characters; no control characters other than
+             *     tab, line feed and carriage return.
+             */
             title: string;
-            /** @description At most 1000 characters. */
-            description?: string;
+            /**
+             * @description Trimmed, then at most 1000 characters; no control characters other
+             *     than tab, line feed and carriage return. Blank or `null` means none.
+             */
+            description?: string | null;
         };
         /**
          * Problem
@@ -425,12 +440,26 @@ export interface components {
          * @description Register a new account.
          */
         RegisterRequest: {
-            /** @description Matched case-insensitively and stored lowercased. */
+            /**
+             * @description An email address like `name@example.com`, matched case-insensitively
+             *     and stored trimmed and lowercased: at most 254 characters, at most 64
+             *     before the `@`, a domain with a dot (labels of letters and digits, at
+             *     most 63 characters each) or a bracketed literal. ASCII only in this
+             *     spec.
+             */
             email: string;
-            /** @description 8 to 128 characters with a lowercase letter, an uppercase letter and a digit. */
+            /**
+             * @description 8 to 128 characters with a lowercase letter (`Ll`), an uppercase letter
+             *     (`Lu`) and a digit (0-9), and not easy to guess: a common password, a
+             *     keyboard walk, or one built from the email or name is refused with a
+             *     422, which no schema can tell in advance.
+             */
             password: string;
-            /** @description Optional display name, at most 200 characters. */
-            full_name?: string;
+            /**
+             * @description Optional display name: trimmed, at most 200 characters, no control
+             *     characters; blank or `null` means none.
+             */
+            full_name?: string | null;
         };
         /**
          * @description Roles from lowest to highest; the derived `Ord` is the hierarchy.
@@ -515,8 +544,11 @@ export interface components {
          * @description Change a task. Absent fields stay as they are; `description: null` clears it.
          */
         TaskUpdate: {
+            /** @description As in `NewTask`; not `null`. */
             title?: string;
-            description?: string;
+            /** @description As in `NewTask`; blank or `null` clears it. */
+            description?: string | null;
+            /** @description Not `null`. */
             completed?: boolean;
         };
         /**
@@ -543,9 +575,12 @@ export interface components {
          * @description Change a user's profile (admin). Absent fields stay as they are.
          */
         UserUpdate: {
-            /** @description `null` or blank clears the name. */
-            full_name?: string;
-            /** @description `false` deactivates the account and revokes all its sessions. */
+            /**
+             * @description As at registration: trimmed, at most 200 characters, no control
+             *     characters. `null` or blank clears the name.
+             */
+            full_name?: string | null;
+            /** @description `false` deactivates the account and revokes all its sessions; not `null`. */
             is_active?: boolean;
         };
     };
