@@ -449,10 +449,12 @@ export interface components {
              */
             email: string;
             /**
-             * @description 8 to 128 characters with a lowercase letter (`Ll`), an uppercase letter
-             *     (`Lu`) and a digit (0-9), and not easy to guess: a common password, a
-             *     keyboard walk, or one built from the email or name is refused with a
-             *     422, which no schema can tell in advance.
+             * @description 8 to 128 characters with a digit (0-9), a lowercase letter and an
+             *     uppercase letter, and not easy to guess. The letters may be of any
+             *     script (Unicode `Lowercase` and `Uppercase`), which no regular expression
+             *     that every client reads alike can list; a guessable password (a common
+             *     one, a keyboard walk, one built from the email or name) is refused with
+             *     a 422 too, which no schema can tell in advance.
              */
             password: string;
             /**
