@@ -85,7 +85,7 @@ impl AuthApi {
     /// cookies: the account signs in once the address is verified. 409
     /// `email_taken` when the email is registered already; 422 lists every
     /// invalid field (email format, password policy, name length).
-    #[oai(path = "/register", method = "post")]
+    #[oai(path = "/register", method = "post", operation_id = "register")]
     async fn register(
         &self,
         state: Data<&AppState>,
@@ -135,7 +135,7 @@ impl AuthApi {
     /// more a minute) for browsers without a `device_token` cookie of the
     /// account, or 10 failures of that device (then locked for `LOGIN_LOCKOUT`).
     /// A successful login sets `device_token` (`Path=/api/v1/auth/login`).
-    #[oai(path = "/login", method = "post")]
+    #[oai(path = "/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
         state: Data<&AppState>,
@@ -218,7 +218,7 @@ impl AuthApi {
     /// refresh token works once. A second use within `REFRESH_REUSE_GRACE` of
     /// its rotation (two tabs racing) gets a new `access_token` cookie only;
     /// later, it is 401 `refresh_token_reused` and the whole session is revoked.
-    #[oai(path = "/refresh", method = "post")]
+    #[oai(path = "/refresh", method = "post", operation_id = "refresh")]
     async fn refresh(
         &self,
         state: Data<&AppState>,
@@ -235,7 +235,7 @@ impl AuthApi {
     ///
     /// Revokes the session named by the refresh cookie (or else the access
     /// token) and clears both cookies. Never fails for a missing or bad token.
-    #[oai(path = "/logout", method = "post")]
+    #[oai(path = "/logout", method = "post", operation_id = "logout")]
     async fn logout(
         &self,
         state: Data<&AppState>,
@@ -252,7 +252,7 @@ impl AuthApi {
     }
 
     /// Sign out everywhere: revokes every session of the signed-in user.
-    #[oai(path = "/logout-all", method = "post")]
+    #[oai(path = "/logout-all", method = "post", operation_id = "logoutAll")]
     async fn logout_all(
         &self,
         state: Data<&AppState>,
@@ -270,13 +270,13 @@ impl AuthApi {
     }
 
     /// The signed-in user's profile.
-    #[oai(path = "/me", method = "get")]
+    #[oai(path = "/me", method = "get", operation_id = "getMe")]
     async fn me(&self, current: CurrentUser) -> Result<Profile, ApiError> {
         Ok(Profile::Ok(Json(current.user.into())))
     }
 
     /// The signed-in user's live sessions (devices), with the current one marked.
-    #[oai(path = "/sessions", method = "get")]
+    #[oai(path = "/sessions", method = "get", operation_id = "listSessions")]
     async fn sessions(&self, state: Data<&AppState>, current: CurrentUser) -> Result<SessionList, ApiError> {
         let live = state.sessions.list_live(current.user.id).await?;
         let list = live.into_iter().map(|s| SessionInfo::new(s, current.session_id)).collect();
@@ -287,7 +287,7 @@ impl AuthApi {
     ///
     /// 404 for an unknown id, an already revoked session, or another user's
     /// session. Revoking the current session also clears its cookies.
-    #[oai(path = "/sessions/:id", method = "delete")]
+    #[oai(path = "/sessions/:id", method = "delete", operation_id = "revokeSession")]
     async fn revoke_session(
         &self,
         state: Data<&AppState>,
@@ -316,7 +316,7 @@ impl AuthApi {
     /// Checks the current password (401 `invalid_credentials` when wrong,
     /// rate-limited like login), applies the password policy (422), then
     /// revokes every other session; this one stays signed in.
-    #[oai(path = "/password", method = "put")]
+    #[oai(path = "/password", method = "put", operation_id = "changePassword")]
     async fn change_password(
         &self,
         state: Data<&AppState>,

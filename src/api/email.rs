@@ -118,7 +118,7 @@ impl EmailApi {
     /// address has an account; if it does (and is active), a link valid for
     /// `PASSWORD_RESET_TTL` is mailed to it, at most 3 an hour per address.
     /// 429 after `EMAIL_RATE_PER_HOUR` mail requests an hour from one address.
-    #[oai(path = "/password/forgot", method = "post")]
+    #[oai(path = "/password/forgot", method = "post", operation_id = "forgotPassword")]
     async fn forgot_password(
         &self,
         state: Data<&AppState>,
@@ -142,7 +142,7 @@ impl EmailApi {
     /// rejected password (422) keeps the link working. Success revokes every
     /// session of the user, marks the address verified and mails a notice.
     /// 400 `invalid_token` for an unknown, used, expired or voided token.
-    #[oai(path = "/password/reset", method = "post")]
+    #[oai(path = "/password/reset", method = "post", operation_id = "resetPassword")]
     async fn reset_password(
         &self,
         state: Data<&AppState>,
@@ -182,7 +182,7 @@ impl EmailApi {
     /// Verify the address with a verification link's token.
     ///
     /// 400 `invalid_token` for an unknown, used, expired or voided token.
-    #[oai(path = "/email/verify", method = "post")]
+    #[oai(path = "/email/verify", method = "post", operation_id = "verifyEmail")]
     async fn verify_email(
         &self,
         state: Data<&AppState>,
@@ -206,7 +206,7 @@ impl EmailApi {
     /// 202 either way; nothing is sent when the address is verified already
     /// or has had 3 verification mails this hour. 429 after
     /// `EMAIL_RATE_PER_HOUR` mail requests an hour from one address.
-    #[oai(path = "/email/verify/resend", method = "post")]
+    #[oai(path = "/email/verify/resend", method = "post", operation_id = "resendVerification")]
     async fn resend_verification(
         &self,
         state: Data<&AppState>,
@@ -230,7 +230,7 @@ impl EmailApi {
     /// a notice to the current one; nothing changes until the link is used.
     /// If the new address already has an account, it gets a notice instead of
     /// a link, and the answer is the same 202.
-    #[oai(path = "/email", method = "put")]
+    #[oai(path = "/email", method = "put", operation_id = "changeEmail")]
     async fn change_email(
         &self,
         state: Data<&AppState>,
@@ -287,7 +287,7 @@ impl EmailApi {
     /// `invalid_token` for an unknown, used, expired or voided token; 409
     /// `email_taken` if the address got an account meanwhile (the link then
     /// stays unused).
-    #[oai(path = "/email/confirm", method = "post")]
+    #[oai(path = "/email/confirm", method = "post", operation_id = "confirmEmail")]
     async fn confirm_email(
         &self,
         state: Data<&AppState>,

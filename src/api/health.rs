@@ -17,13 +17,13 @@ pub struct HealthApi;
 #[OpenApi(tag = "ApiTags::Operations")]
 impl HealthApi {
     /// Liveness: the process is up.
-    #[oai(path = "/health", method = "get")]
+    #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self) -> Json<Health> {
         Json(Health { status: "ok".into() })
     }
 
     /// Readiness: 200 when the database answers, 503 `database_unavailable` when it does not.
-    #[oai(path = "/health/ready", method = "get")]
+    #[oai(path = "/health/ready", method = "get", operation_id = "ready")]
     async fn ready(&self, state: Data<&AppState>) -> Result<Json<Readiness>, ApiError> {
         state.db.ping().await.map_err(ApiError::Unavailable)?;
         Ok(Json(Readiness { status: "ok".into(), database: "ok".into() }))

@@ -64,6 +64,14 @@ impl<'a, T: Type + DeserializeOwned> ApiExtractor<'a> for JsonBody<T> {
 
 /// Syntax errors are the client's malformed body (400); shape errors name the field (422).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // serde's derived structs also read an array as their fields in order, so
+    // `["Buy milk"]` would be a task: every body here is an object, as the spec says.
+    if bytes.trim_ascii_start().starts_with(b"[") {
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Ok(_) => ApiError::Validation(vec![FieldError::new("", "must be an object")]),
+            Err(_) => ApiError::BadRequest("The request body is not valid JSON.".into()),
+        });
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let result: Result<T, _> = serde_path_to_error::deserialize(de);
     let err = match result {
@@ -126,6 +134,25 @@ mod tests {
         assert_eq!(fields(r#"{"email":"a@b.co"}"#), [FieldError::new("password", "is required")]);
         assert_eq!(fields(r#"{"email":"a@b.co","password":12345678}"#)[0].field, "password");
         assert_eq!(fields("[]")[0].field, "");
+    }
+
+    #[test]
+    fn arrays_are_not_objects_even_in_field_order() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Update {
+            #[serde(default)]
+            title: Option<String>,
+        }
+        for body in ["[]", " [\"Buy milk\"]", "[\"a@b.co\", \"Secret-Passphrase-1\"]"] {
+            let fields = match parse::<Update>(body.as_bytes()) {
+                Err(ApiError::Validation(f)) => f,
+                other => panic!("expected 422 for {body}, got {other:?}"),
+            };
+            assert_eq!(fields, [FieldError::new("", "must be an object")]);
+        }
+        assert_eq!(fields(r#"["a@b.co","Secret-Passphrase-1"]"#), [FieldError::new("", "must be an object")]);
+        assert!(matches!(parse::<Update>(b"[1,"), Err(ApiError::BadRequest(_))));
     }
 
     #[test]

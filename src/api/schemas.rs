@@ -1,10 +1,30 @@
 //! Wire types: what SPAs send and receive. Doc comments here are the public docs.
 //! Request bodies ignore fields they do not know (as the spec allows), so a
 //! field like `role` in a registration simply has no effect.
+//!
+//! The spec states every input rule of [`crate::domain`] that JSON Schema can:
+//! `JsonBody` parses with serde, so the `validator(...)` attributes here only
+//! document (a broken rule stays a 422 naming the field). The text patterns
+//! spell out, in the ECMA-262 subset that Rust, Python and JavaScript read
+//! alike, what the parsers do:
+//! - *space* is what `str::trim` removes (Unicode `White_Space`):
+//!   `[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]`;
+//! - *control* is `char::is_control` (`Cc`): `\u0000-\u001f` and `\u007f-\u009f`;
+//! - so a trimmed value starts and ends with neither:
+//!   `[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]`.
+//!
+//! The tests below hold each pattern against its parser, character by character.
+
+use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{Object, types::MaybeUndefined};
+use poem_openapi::{
+    Object,
+    registry::{MetaSchema, MetaSchemaRef},
+    types::{MaybeUndefined, ParseError, ParseFromJSON, ParseResult, ToJSON, Type},
+};
 use serde::Deserialize;
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{domain::Role, entity};
@@ -73,33 +93,38 @@ pub struct MailAccepted {
 /// Ask for a password-reset link.
 #[derive(Debug, Object, Deserialize)]
 pub struct ForgotPasswordRequest {
-    #[oai(validator(max_length = 254))]
-    pub email: String,
+    /// The address of the account, with the same rules as at registration.
+    pub email: EmailInput,
 }
 
 /// Set a new password with the token from a reset link.
 #[derive(Debug, Object, Deserialize)]
 pub struct ResetPasswordRequest {
-    /// The `token` from the link's fragment (`#token=…`).
-    #[oai(validator(max_length = 128))]
+    /// The `token` from the link's fragment (`#token=…`). Whether it is still
+    /// good (unused, unexpired) no schema can tell: a bad one is 400 `invalid_token`.
+    #[oai(validator(min_length = 1, max_length = 128))]
     pub token: String,
-    /// The same policy as at registration.
-    #[oai(validator(min_length = 8, max_length = 128))]
+    /// The same policy as at registration: 8 to 128 characters with a digit,
+    /// a lowercase and an uppercase letter (of any script), not easy to guess.
+    #[oai(validator(min_length = 8, max_length = 128, pattern = r"[0-9]"))]
     pub new_password: String,
 }
 
 /// A token from a mailed link (`#token=…`).
 #[derive(Debug, Object, Deserialize)]
 pub struct TokenRequest {
-    #[oai(validator(max_length = 128))]
+    /// Whether it is still good (unused, unexpired) no schema can tell: a bad
+    /// one is 400 `invalid_token`.
+    #[oai(validator(min_length = 1, max_length = 128))]
     pub token: String,
 }
 
 /// Move the account to another address (confirmed by a link sent there).
 #[derive(Debug, Object, Deserialize)]
 pub struct ChangeEmailRequest {
-    #[oai(validator(max_length = 254))]
-    pub new_email: String,
+    /// The new address, with the same rules as at registration; it must
+    /// differ from the current one.
+    pub new_email: EmailInput,
     #[oai(validator(min_length = 1, max_length = 1024))]
     pub current_password: String,
 }
@@ -107,22 +132,106 @@ pub struct ChangeEmailRequest {
 /// Register a new account.
 #[derive(Debug, Object, Deserialize)]
 pub struct RegisterRequest {
-    /// Matched case-insensitively and stored lowercased.
-    #[oai(validator(max_length = 254))]
-    pub email: String,
-    /// 8 to 128 characters with a lowercase letter, an uppercase letter and a digit.
-    #[oai(validator(min_length = 8, max_length = 128))]
+    /// An email address like `name@example.com`, matched case-insensitively
+    /// and stored trimmed and lowercased: at most 254 characters, at most 64
+    /// before the `@`, a domain with a dot (labels of letters and digits, at
+    /// most 63 characters each) or a bracketed literal. ASCII only in this
+    /// spec.
+    pub email: EmailInput,
+    /// 8 to 128 characters with a digit (0-9), a lowercase letter and an
+    /// uppercase letter, and not easy to guess. The letters may be of any
+    /// script (Unicode `Lowercase` and `Uppercase`), which no regular expression
+    /// that every client reads alike can list; a guessable password (a common
+    /// one, a keyboard walk, one built from the email or name) is refused with
+    /// a 422 too, which no schema can tell in advance.
+    #[oai(validator(min_length = 8, max_length = 128, pattern = r"[0-9]"))]
     pub password: String,
-    /// Optional display name, at most 200 characters.
-    #[oai(validator(max_length = 200))]
+    /// Optional display name: trimmed, at most 200 characters, no control
+    /// characters; blank or `null` means none.
+    #[oai(
+        nullable,
+        validator(
+            pattern = r"^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f]{0,198}[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*)?$"
+        )
+    )]
     pub full_name: Option<String>,
+}
+
+/// The email of a registration. A type of its own because its pattern needs
+/// lookaheads (the lengths of the whole address and of its local part), which
+/// `#[oai(validator(pattern))]` refuses: it compiles patterns with the `regex`
+/// crate. Deserializes like a plain string.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct EmailInput(pub String);
+
+impl EmailInput {
+    /// What [`crate::domain::Email::parse`] accepts, for ASCII addresses: space
+    /// around it, at most 254 characters, at most 64 before the last `@`, a
+    /// dot-atom or quoted local part, and a domain of at least two labels
+    /// (letters or digits at both ends, at most 63 characters) or a literal in
+    /// brackets with a dot. Upper case is fine: the server lowercases.
+    pub const PATTERN: &str = r#"^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?![!-~]{255})(?![!-~]{65,}@[!-?A-~]*[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$)(?:[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+)*|"(?:[!#-\[\]-~]|\\[!-~])+")@(?:[a-zA-Z0-9](?:[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]{0,61}[a-zA-Z0-9])?)+|\[[!-?A-Z^-~]*\.[!-?A-Z^-~]*\])[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"#;
+}
+
+impl std::ops::Deref for EmailInput {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Type for EmailInput {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = String;
+    type RawElementValueType = String;
+
+    fn name() -> Cow<'static, str> {
+        "string(email)".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            min_length: Some(1),
+            pattern: Some(Self::PATTERN.to_owned()),
+            ..MetaSchema::new("string")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&String> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a String> + 'a> {
+        Box::new(std::iter::once(&self.0))
+    }
+}
+
+impl ParseFromJSON for EmailInput {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        String::parse_from_json(value).map(Self).map_err(ParseError::propagate)
+    }
+}
+
+impl ToJSON for EmailInput {
+    fn to_json(&self) -> Option<Value> {
+        self.0.to_json()
+    }
 }
 
 /// Sign in.
 #[derive(Debug, Object, Deserialize)]
 pub struct LoginRequest {
-    #[oai(validator(min_length = 1, max_length = 254))]
+    /// Not blank. Anything else that is not a registered address is a 401
+    /// `invalid_credentials`, like a wrong password.
+    #[oai(validator(
+        min_length = 1,
+        pattern = r"[^\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    ))]
     pub email: String,
+    /// Not empty; no password is longer than 128 characters, so a longer one is
+    /// a 401 like any wrong password.
     #[oai(validator(min_length = 1, max_length = 1024))]
     pub password: String,
 }
@@ -161,10 +270,11 @@ impl SessionInfo {
 /// Change the signed-in user's password.
 #[derive(Debug, Object, Deserialize)]
 pub struct ChangePasswordRequest {
+    /// Not empty; a wrong one is a 401 (no password is longer than 128 characters).
     #[oai(validator(min_length = 1, max_length = 1024))]
     pub current_password: String,
     /// Same policy as at registration, and different from the current password.
-    #[oai(validator(min_length = 8, max_length = 128))]
+    #[oai(validator(min_length = 8, max_length = 128, pattern = r"[0-9]"))]
     pub new_password: String,
 }
 
@@ -214,23 +324,44 @@ impl From<entity::task::Model> for Task {
 /// Create a task.
 #[derive(Debug, Object, Deserialize)]
 pub struct NewTask {
-    /// 1 to 200 characters after trimming.
-    #[oai(validator(max_length = 200))]
+    /// Trimmed, then 1 to 200 characters; no control characters other than
+    /// tab, line feed and carriage return.
+    #[oai(validator(
+        min_length = 1,
+        pattern = r"^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]{0,198}[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    ))]
     pub title: String,
-    /// At most 1000 characters.
-    #[oai(validator(max_length = 1000))]
+    /// Trimmed, then at most 1000 characters; no control characters other
+    /// than tab, line feed and carriage return. Blank or `null` means none.
+    #[oai(
+        nullable,
+        validator(
+            pattern = r"^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]{0,998}[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*)?$"
+        )
+    )]
     pub description: Option<String>,
 }
 
 /// Change a task. Absent fields stay as they are; `description: null` clears it.
 #[derive(Debug, Object, Deserialize)]
 pub struct TaskUpdate {
-    #[oai(validator(max_length = 200))]
+    /// As in `NewTask`; not `null`.
+    #[oai(validator(
+        min_length = 1,
+        pattern = r"^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]{0,198}[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    ))]
     #[serde(default)]
     pub title: MaybeUndefined<String>,
-    #[oai(validator(max_length = 1000))]
+    /// As in `NewTask`; blank or `null` clears it.
+    #[oai(
+        nullable,
+        validator(
+            pattern = r"^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]{0,998}[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*)?$"
+        )
+    )]
     #[serde(default)]
     pub description: MaybeUndefined<String>,
+    /// Not `null`.
     #[serde(default)]
     pub completed: MaybeUndefined<bool>,
 }
@@ -244,11 +375,17 @@ pub struct TaskCompletion {
 /// Change a user's profile (admin). Absent fields stay as they are.
 #[derive(Debug, Object, Deserialize)]
 pub struct UserUpdate {
-    /// `null` or blank clears the name.
-    #[oai(validator(max_length = 200))]
+    /// As at registration: trimmed, at most 200 characters, no control
+    /// characters. `null` or blank clears the name.
+    #[oai(
+        nullable,
+        validator(
+            pattern = r"^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f]{0,198}[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*)?$"
+        )
+    )]
     #[serde(default)]
     pub full_name: MaybeUndefined<String>,
-    /// `false` deactivates the account and revokes all its sessions.
+    /// `false` deactivates the account and revokes all its sessions; not `null`.
     #[serde(default)]
     pub is_active: MaybeUndefined<bool>,
 }
@@ -257,4 +394,231 @@ pub struct UserUpdate {
 #[derive(Debug, Object, Deserialize)]
 pub struct RoleChange {
     pub role: Role,
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each pattern in the spec against the parser it documents. The patterns
+    //! are read from the served spec, so these tests hold what clients see.
+    use std::sync::LazyLock;
+
+    use fancy_regex::Regex;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use crate::domain::{Email, NewPassword, parse_full_name, parse_task_description, parse_task_title};
+
+    fn pattern(schema: &str, field: &str) -> Regex {
+        static SPEC: LazyLock<Value> = LazyLock::new(|| serde_json::from_str(&crate::api::service().spec()).unwrap());
+        let property = &SPEC["components"]["schemas"][schema]["properties"][field];
+        let source = property["pattern"].as_str().unwrap_or_else(|| panic!("{schema}.{field} has no pattern"));
+        Regex::new(source).unwrap()
+    }
+
+    fn matches(re: &Regex, s: &str) -> bool {
+        re.is_match(s).unwrap()
+    }
+
+    /// Every character up to U+3100 (all the space and control characters are
+    /// there) and a sample of the rest, alone and in the places trimming
+    /// treats differently.
+    fn sample() -> impl Iterator<Item = char> {
+        (0..=0x10FFFFu32).filter(|c| *c < 0x3100 || c % 61 == 0).filter_map(char::from_u32)
+    }
+
+    fn probes() -> impl Iterator<Item = String> {
+        sample().flat_map(|c| {
+            [format!("{c}"), format!("a{c}"), format!("{c}a"), format!("a{c}b"), format!(" {c} "), format!("{c}{c}")]
+        })
+    }
+
+    /// Checks `accepts(s) == pattern(s)` over the probes and the extra values.
+    fn agrees(schema: &str, field: &str, accepts: impl Fn(&str) -> bool, extra: &[String]) {
+        let re = pattern(schema, field);
+        for s in probes().chain(extra.iter().cloned()) {
+            assert_eq!(matches(&re, &s), accepts(&s), "{schema}.{field} disagrees with the server on {s:?}");
+        }
+    }
+
+    fn padded(core: &str) -> Vec<String> {
+        ["", " ", "\t\n", "\u{85}\u{a0}", "\u{3000}"]
+            .iter()
+            .flat_map(|pad| [format!("{pad}{core}"), format!("{core}{pad}"), format!("{pad}{core}{pad}")])
+            .collect()
+    }
+
+    fn lengths(unit: &str, around: usize) -> Vec<String> {
+        (around - 1..=around + 1).flat_map(|n| padded(&unit.repeat(n))).collect()
+    }
+
+    #[test]
+    fn task_titles() {
+        let mut extra = lengths("ж", 200);
+        extra.extend(lengths("🦀", 200));
+        extra.extend(padded("a\tb\nc\rd"));
+        extra.extend(["", "   ", "a\u{0}b", "a\u{7}b", "\u{b}a\u{c}", "a\u{85}b", "\u{85}a\u{85}"].map(String::from));
+        agrees("NewTask", "title", |s| parse_task_title(s).is_ok(), &extra);
+        agrees("TaskUpdate", "title", |s| parse_task_title(s).is_ok(), &extra);
+    }
+
+    #[test]
+    fn task_descriptions() {
+        let mut extra = lengths("🦀", 1000);
+        extra.extend(lengths("x", 1000));
+        extra.extend(["", "   ", "line\nbreak\ttab", "bell\u{7}"].map(String::from));
+        let accepts = |s: &str| parse_task_description(Some(s)).is_ok();
+        agrees("NewTask", "description", accepts, &extra);
+        agrees("TaskUpdate", "description", accepts, &extra);
+    }
+
+    #[test]
+    fn full_names() {
+        let mut extra = lengths("é", 200);
+        extra.extend(["", "  ", "Ada Lovelace", "Ada\tLovelace", "Ada\nLovelace", "\tAda\n"].map(String::from));
+        let accepts = |s: &str| parse_full_name(Some(s)).is_ok();
+        agrees("RegisterRequest", "full_name", accepts, &extra);
+        agrees("UserUpdate", "full_name", accepts, &extra);
+    }
+
+    #[test]
+    fn login_emails_must_not_be_blank() {
+        agrees("LoginRequest", "email", |s| !s.trim().is_empty(), &["".into(), " \u{2028} ".into()]);
+    }
+
+    /// The spec's email is ASCII: the server also takes some non-ASCII
+    /// addresses, never the other way round.
+    fn email_agrees(re: &Regex, s: &str) {
+        let accepted = Email::parse(s).is_ok();
+        if s.trim().is_ascii() {
+            assert_eq!(matches(re, s), accepted, "the email pattern disagrees with the server on {s:?}");
+        } else {
+            assert!(!matches(re, s) || accepted, "the email pattern takes {s:?}, which the server refuses");
+        }
+    }
+
+    #[test]
+    fn registration_emails() {
+        let re = pattern("RegisterRequest", "email");
+        for c in sample() {
+            for s in [
+                format!("{c}"),
+                format!("{c}a@b.co"),
+                format!("a{c}b@c.de"),
+                format!("a{c}@b.co"),
+                format!("a@{c}b.co"),
+                format!("a@b{c}.co"),
+                format!("a@b.c{c}"),
+                format!("\"a{c}b\"@c.de"),
+                format!("\"a\\{c}\"@c.de"),
+                format!("a@[1.2{c}]"),
+                format!("{c}a@b.co{c}"),
+            ] {
+                email_agrees(&re, &s);
+            }
+        }
+        let local = |n: usize| "a".repeat(n);
+        let label = |n: usize| "b".repeat(n);
+        let mut cases = vec![
+            format!("{}@example.com", local(64)),
+            format!("{}@example.com", local(65)),
+            format!("x@{}.com", label(63)),
+            format!("x@{}.com", label(64)),
+            format!("\"{}\"@example.com", local(62)),
+            format!("\"{}\"@example.com", local(63)),
+            format!("a.{}@example.com", local(62)),
+            format!("a.{}@example.com", local(63)),
+        ];
+        // Whole addresses of 253 to 256 characters.
+        for n in 253..=256 {
+            let domain_len = n - 2;
+            let labels = format!("{}.{}.{}.{}", label(63), label(63), label(63), label(domain_len - 3 * 64));
+            cases.push(format!("a@{labels}"));
+        }
+        let more: Vec<String> = [
+            "ada@example.com",
+            "Ada.Lovelace+tag@Example.COM",
+            "a@b.c",
+            "a@b",
+            "a@.b.c",
+            "a@b..c",
+            "a@b.c.",
+            "a@-b.c",
+            "a@b-.c",
+            "a@b.c-d",
+            "a@b!c.d",
+            ".a@b.c",
+            "a.@b.c",
+            "a..b@c.d",
+            "\"\"@b.c",
+            "\"a@b\"@c.de",
+            "\"a\\\"b\"@c.de",
+            "\"a\\\"@c.de",
+            "\"a b\"@c.de",
+            "a@[]",
+            "a@[.]",
+            "a@[1.2.3.4]",
+            "a@[a@b.c]",
+            "a@[1.2",
+            "a@b@c.de",
+            "<a@b.co>",
+            "Ada <a@b.co>",
+            "@b.co",
+            "a@",
+            "",
+            "  ",
+        ]
+        .map(String::from)
+        .to_vec();
+        cases.extend(more);
+        for case in cases {
+            for s in padded(&case) {
+                email_agrees(&re, &s);
+            }
+        }
+    }
+
+    /// The pattern is the digit rule; the letter rules are the server's alone.
+    #[test]
+    fn password_digits() {
+        for (schema, field) in [("RegisterRequest", "password"), ("ChangePasswordRequest", "new_password")] {
+            let re = pattern(schema, field);
+            for c in sample() {
+                let s = format!("Correct{c}Horse");
+                let server = match NewPassword::parse("password", &s, &[]) {
+                    Ok(_) => true,
+                    Err(e) => e.message != "must contain a digit",
+                };
+                assert_eq!(matches(&re, &s), server, "{schema}.{field} disagrees with the server on {s:?}");
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn random_near_emails(s in "[ \t\u{85}]{0,2}([a-cA-C0-9.@\"\\\\\\[\\]!#<> -]{0,12}|[a-b]{1,3}(\\.[a-b]{1,3}){0,2}@[a-b0-9-]{1,3}(\\.[a-b0-9-]{1,3}){0,3})[ \t\u{85}]{0,2}") {
+            static RE: LazyLock<Regex> = LazyLock::new(|| pattern("RegisterRequest", "email"));
+            email_agrees(&RE, &s);
+        }
+
+        #[test]
+        fn random_titles(s in "[ \t\n\u{0}\u{7}\u{85}\u{a0}aé🦀-]{0,210}") {
+            static TITLE: LazyLock<Regex> = LazyLock::new(|| pattern("NewTask", "title"));
+            static NAME: LazyLock<Regex> = LazyLock::new(|| pattern("RegisterRequest", "full_name"));
+            prop_assert_eq!(matches(&TITLE, &s), parse_task_title(&s).is_ok());
+            prop_assert_eq!(matches(&NAME, &s), parse_full_name(Some(&s)).is_ok());
+        }
+
+        #[test]
+        fn random_passwords(s in "[aB3é\u{c9} !]{8,12}") {
+            static RE: LazyLock<Regex> = LazyLock::new(|| pattern("RegisterRequest", "password"));
+            let refusal = NewPassword::parse("password", &s, &[]).err().map(|e| e.message);
+            if matches(&RE, &s) {
+                prop_assert_ne!(refusal.as_deref(), Some("must contain a digit"), "{:?}", s);
+            } else {
+                prop_assert!(refusal.is_some(), "{:?} has no digit but was accepted", s);
+            }
+        }
+    }
 }

@@ -78,7 +78,7 @@ impl TasksApi {
     ///
     /// `limit` is 1 to 200 (default 50) and `offset` at least 0; anything else
     /// is a 422. `X-Total-Count` gives the number of matching tasks.
-    #[oai(path = "/", method = "get")]
+    #[oai(path = "/", method = "get", operation_id = "listTasks")]
     async fn list(
         &self,
         state: Data<&AppState>,
@@ -109,7 +109,7 @@ impl TasksApi {
     }
 
     /// Create a task.
-    #[oai(path = "/", method = "post")]
+    #[oai(path = "/", method = "post", operation_id = "createTask")]
     async fn create(
         &self,
         state: Data<&AppState>,
@@ -139,7 +139,7 @@ impl TasksApi {
     }
 
     /// Get one of the caller's tasks.
-    #[oai(path = "/:id", method = "get")]
+    #[oai(path = "/:id", method = "get", operation_id = "getTask")]
     async fn get(&self, state: Data<&AppState>, current: CurrentUser, id: Path<i64>) -> Result<TaskFound, ApiError> {
         Ok(TaskFound::Ok(Json(find_owned(&state, &current, id.0).await?.into())))
     }
@@ -148,7 +148,7 @@ impl TasksApi {
     ///
     /// Only the fields sent are written, in one statement, so concurrent
     /// updates of different fields never undo each other.
-    #[oai(path = "/:id", method = "put")]
+    #[oai(path = "/:id", method = "put", operation_id = "updateTask")]
     async fn update(
         &self,
         state: Data<&AppState>,
@@ -196,7 +196,7 @@ impl TasksApi {
     }
 
     /// Mark a task completed or not.
-    #[oai(path = "/:id/complete", method = "patch")]
+    #[oai(path = "/:id/complete", method = "patch", operation_id = "setTaskCompleted")]
     async fn complete(
         &self,
         state: Data<&AppState>,
@@ -215,7 +215,7 @@ impl TasksApi {
     }
 
     /// Delete a task.
-    #[oai(path = "/:id", method = "delete")]
+    #[oai(path = "/:id", method = "delete", operation_id = "deleteTask")]
     async fn delete(
         &self,
         state: Data<&AppState>,

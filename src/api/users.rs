@@ -116,7 +116,7 @@ async fn find_user(state: &AppState, id: Uuid) -> Result<user::Model, ApiError> 
 #[OpenApi(prefix_path = "/api/v1/users", tag = "ApiTags::Users")]
 impl UsersApi {
     /// List users (admin), oldest first, with `X-Total-Count`.
-    #[oai(path = "/", method = "get")]
+    #[oai(path = "/", method = "get", operation_id = "listUsers")]
     async fn list(
         &self,
         state: Data<&AppState>,
@@ -142,7 +142,7 @@ impl UsersApi {
     }
 
     /// Get a user (admin).
-    #[oai(path = "/:id", method = "get")]
+    #[oai(path = "/:id", method = "get", operation_id = "getUser")]
     async fn get(&self, state: Data<&AppState>, current: CurrentUser, id: Path<Uuid>) -> Result<UserFound, ApiError> {
         current.require_role(MIN_ROLE)?;
         Ok(UserFound::Ok(Json(find_user(&state, id.0).await?.into())))
@@ -152,7 +152,7 @@ impl UsersApi {
     ///
     /// Deactivating revokes every session of the user at once; a deactivated
     /// user cannot sign in, refresh, or use a still-valid access token.
-    #[oai(path = "/:id", method = "patch")]
+    #[oai(path = "/:id", method = "patch", operation_id = "updateUser")]
     async fn update(
         &self,
         state: Data<&AppState>,
@@ -203,7 +203,7 @@ impl UsersApi {
     }
 
     /// Set a user's role (admin, for users below your role, to a role below yours).
-    #[oai(path = "/:id/role", method = "put")]
+    #[oai(path = "/:id/role", method = "put", operation_id = "setUserRole")]
     async fn set_role(
         &self,
         state: Data<&AppState>,
@@ -238,7 +238,7 @@ impl UsersApi {
     ///
     /// Admins never see or set a password: the user chooses a new one through
     /// the link. Audited with the admin as actor.
-    #[oai(path = "/:id/password-reset", method = "post")]
+    #[oai(path = "/:id/password-reset", method = "post", operation_id = "sendPasswordReset")]
     async fn send_password_reset(
         &self,
         state: Data<&AppState>,
@@ -259,7 +259,7 @@ impl UsersApi {
     }
 
     /// Delete a user with their sessions and tasks (admin, for users below your role).
-    #[oai(path = "/:id", method = "delete")]
+    #[oai(path = "/:id", method = "delete", operation_id = "deleteUser")]
     async fn delete(
         &self,
         state: Data<&AppState>,
