@@ -94,11 +94,13 @@ found = set()
 for tag in pkgutil.iter_modules(api.__path__):
     package = importlib.import_module(f"latchkey_client.api.{tag.name}")
     found |= {m.name for m in pkgutil.iter_modules(package.__path__)}
-expected = {
-    "register", "login", "refresh", "logout", "logout_all", "get_me", "list_sessions", "revoke_session",
-    "change_password", "list_tasks", "create_task", "get_task", "update_task", "set_task_completed",
-    "delete_task", "list_users", "get_user", "update_user", "set_user_role", "delete_user", "health", "ready",
-}
+# The operationIds the server publishes, in the client's snake_case.
+import re
+import httpx
+spec = httpx.get(f"{base_url}/openapi.json").json()
+ids = [op["operationId"] for path in spec["paths"].values() for op in path.values()]
+expected = {re.sub(r"(?<!^)(?=[A-Z])", "_", i).lower() for i in ids}
+assert len(expected) == len(ids) >= 29, f"operationIds must be unique: {ids}"
 assert found == expected, f"generated functions {sorted(found)} are not the operationIds {sorted(expected)}"
 
 # One httpx client, so its cookie jar carries the session from call to call.
