@@ -150,23 +150,37 @@ impl Outbox {
             .await
             .context("loading due mails")?;
         let count = due.len();
+        // Sent side by side: each waits mostly on the SMTP server, and the
+        // transport keeps a pool of connections.
+        let mut sends = tokio::task::JoinSet::new();
         for mail in due {
-            // Claim it: only the worker whose update lands sends it.
-            let claimed = mail_outbox::Entity::update_many()
-                .col_expr(mail_outbox::Column::NextAttemptAt, Expr::value(now + chrono_duration(CLAIM)))
-                .filter(mail_outbox::Column::Id.eq(mail.id))
-                .filter(mail_outbox::Column::NextAttemptAt.eq(mail.next_attempt_at))
-                .filter(mail_outbox::Column::SentAt.is_null())
-                .exec(db)
-                .await
-                .context("claiming a mail")?
-                .rows_affected
-                == 1;
-            if claimed {
-                self.attempt(db, mail).await?;
-            }
+            let (outbox, db) = (self.clone(), db.clone());
+            sends.spawn(async move { outbox.claim_and_attempt(&db, mail, now).await });
+        }
+        while let Some(result) = sends.join_next().await {
+            result.context("a mail send task panicked")??;
         }
         Ok(count)
+    }
+
+    async fn claim_and_attempt(
+        &self,
+        db: &DatabaseConnection,
+        mail: mail_outbox::Model,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<()> {
+        // Claim it: only the worker whose update lands sends it.
+        let claimed = mail_outbox::Entity::update_many()
+            .col_expr(mail_outbox::Column::NextAttemptAt, Expr::value(now + chrono_duration(CLAIM)))
+            .filter(mail_outbox::Column::Id.eq(mail.id))
+            .filter(mail_outbox::Column::NextAttemptAt.eq(mail.next_attempt_at))
+            .filter(mail_outbox::Column::SentAt.is_null())
+            .exec(db)
+            .await
+            .context("claiming a mail")?
+            .rows_affected
+            == 1;
+        if claimed { self.attempt(db, mail).await } else { Ok(()) }
     }
 
     async fn attempt(&self, db: &DatabaseConnection, mail: mail_outbox::Model) -> anyhow::Result<()> {
