@@ -44,6 +44,7 @@ pub async fn create(db: &impl ConnectionTrait, new: NewAccount<'_>) -> Result<us
         updated_at: Set(now),
         last_login_at: Set(new.signed_in.then_some(now)),
         email_verified: Set(new.email_verified),
+        mfa_enabled: Set(false),
     }
     .insert(db)
     .await

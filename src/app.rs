@@ -36,6 +36,12 @@ impl Application {
         if config.run_migrations {
             db::migrate(&db).await?;
         }
+        if config.app_env == crate::config::AppEnv::Production
+            && config.data_encryption_key.is_none()
+            && crate::auth::mfa::any_enabled(&db).await.context("checking for second factors")?
+        {
+            anyhow::bail!("DATA_ENCRYPTION_KEY is required when APP_ENV=production and any user has a second factor");
+        }
         let acceptor = TcpListener::bind(config.bind_addr)
             .into_acceptor()
             .await

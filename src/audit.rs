@@ -29,6 +29,13 @@ pub enum Event {
     PasswordReset,
     EmailChangeRequested,
     EmailChanged,
+    MfaEnabled,
+    MfaDisabled,
+    MfaReset,
+    RecoveryCodesRegenerated,
+    RecoveryCodeUsed,
+    MfaFailed,
+    Reauthenticated,
 }
 
 impl Event {
@@ -54,6 +61,13 @@ impl Event {
             Event::PasswordReset => "password_reset",
             Event::EmailChangeRequested => "email_change_requested",
             Event::EmailChanged => "email_changed",
+            Event::MfaEnabled => "mfa_enabled",
+            Event::MfaDisabled => "mfa_disabled",
+            Event::MfaReset => "mfa_reset",
+            Event::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            Event::RecoveryCodeUsed => "recovery_code_used",
+            Event::MfaFailed => "mfa_failed",
+            Event::Reauthenticated => "reauthenticated",
         }
     }
 }

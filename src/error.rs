@@ -90,6 +90,24 @@ pub enum ApiError {
     /// 400: a mailed token that is unknown, used, expired or voided (all alike).
     #[error("invalid token")]
     InvalidToken,
+    /// 401: a second-factor code (or recovery code) is wrong, used or missing.
+    #[error("invalid code")]
+    InvalidCode,
+    /// 401: the account has a second factor and no code was sent.
+    #[error("second factor required")]
+    MfaRequired,
+    /// 401: the `mfa_ticket` cookie is missing, used, expired or out of tries.
+    #[error("mfa ticket invalid")]
+    MfaTicketInvalid,
+    /// 403: the session has not proved a credential recently enough.
+    #[error("reauthentication required")]
+    ReauthRequired,
+    /// 409: a second factor is on already.
+    #[error("second factor already enabled")]
+    MfaAlreadyEnabled,
+    /// 409: no second factor is on (or no setup was started).
+    #[error("second factor not enabled")]
+    MfaNotEnabled,
     /// 403: the caller's role is too low.
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
@@ -127,14 +145,13 @@ impl ApiError {
         match self {
             BadRequest(_) | InvalidToken => StatusCode::BAD_REQUEST,
             Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            InvalidCredentials | NotAuthenticated | TokenInvalid | TokenExpired | RefreshTokenMissing
-            | RefreshTokenInvalid | RefreshTokenExpired | RefreshTokenReused | SessionRevoked | SessionExpired => {
-                StatusCode::UNAUTHORIZED
-            }
-            AccountDisabled | EmailNotVerified | Forbidden(_) | CsrfRejected => StatusCode::FORBIDDEN,
+            InvalidCredentials | InvalidCode | MfaRequired | MfaTicketInvalid | NotAuthenticated | TokenInvalid
+            | TokenExpired | RefreshTokenMissing | RefreshTokenInvalid | RefreshTokenExpired | RefreshTokenReused
+            | SessionRevoked | SessionExpired => StatusCode::UNAUTHORIZED,
+            AccountDisabled | EmailNotVerified | ReauthRequired | Forbidden(_) | CsrfRejected => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            EmailTaken => StatusCode::CONFLICT,
+            EmailTaken | MfaAlreadyEnabled | MfaNotEnabled => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Unavailable(_) | Busy => StatusCode::SERVICE_UNAVAILABLE,
@@ -160,6 +177,12 @@ impl ApiError {
             AccountDisabled => "account_disabled",
             EmailNotVerified => "email_not_verified",
             InvalidToken => "invalid_token",
+            InvalidCode => "invalid_code",
+            MfaRequired => "mfa_required",
+            MfaTicketInvalid => "mfa_ticket_invalid",
+            ReauthRequired => "reauth_required",
+            MfaAlreadyEnabled => "mfa_already_enabled",
+            MfaNotEnabled => "mfa_not_enabled",
             Forbidden(_) => "forbidden",
             CsrfRejected => "csrf_rejected",
             NotFound => "not_found",
@@ -191,6 +214,12 @@ impl ApiError {
             AccountDisabled => "This account is disabled.".into(),
             EmailNotVerified => "Confirm your email address first: follow the link we mailed you.".into(),
             InvalidToken => "This link is invalid, already used or expired; ask for a new one.".into(),
+            InvalidCode => "The code is not valid.".into(),
+            MfaRequired => "Enter a code from your authenticator app or a recovery code.".into(),
+            MfaTicketInvalid => "This sign-in has expired or had too many tries; sign in again.".into(),
+            ReauthRequired => "Confirm it is you: sign in again or re-enter your password.".into(),
+            MfaAlreadyEnabled => "A second factor is already on.".into(),
+            MfaNotEnabled => "No second factor is on.".into(),
             Forbidden(why) => (*why).into(),
             CsrfRejected => "Cross-origin requests that change state are not allowed.".into(),
             NotFound => "The requested resource does not exist.".into(),

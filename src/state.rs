@@ -6,12 +6,13 @@ use sea_orm::DatabaseConnection;
 
 use crate::{
     auth::{
+        crypto::DataKey,
         password::PasswordHasher,
         ratelimit::RateLimiters,
         sessions::{SessionPolicy, Sessions},
         tokens::TokenKeys,
     },
-    config::Config,
+    config::{AppEnv, Config},
     mail::Outbox,
 };
 
@@ -24,6 +25,9 @@ pub struct AppState {
     pub passwords: Arc<PasswordHasher>,
     pub limiters: Arc<RateLimiters>,
     pub outbox: Outbox,
+    /// Seals TOTP secrets; `None` only in production without `DATA_ENCRYPTION_KEY`
+    /// (then no second factor can be set up).
+    pub data_key: Option<Arc<DataKey>>,
 }
 
 impl AppState {
@@ -36,8 +40,25 @@ impl AppState {
             passwords: Arc::new(PasswordHasher::new(config.bcrypt_cost)?),
             limiters: Arc::new(RateLimiters::new(&config)?),
             outbox: Outbox::new(&config)?,
+            data_key: data_key(&config)?.map(Arc::new),
             config: Arc::new(config),
             db,
         })
+    }
+}
+
+fn data_key(config: &Config) -> anyhow::Result<Option<DataKey>> {
+    match (&config.data_encryption_key, config.app_env) {
+        (Some(key), _) => Ok(Some(DataKey::from_base64(
+            key.expose(),
+            config.data_encryption_key_previous.as_ref().map(|k| k.expose()),
+        )?)),
+        (None, AppEnv::Production) => Ok(None),
+        (None, AppEnv::Development) => {
+            tracing::warn!(
+                "DATA_ENCRYPTION_KEY is not set: second factors set up now stop working when the process stops"
+            );
+            Ok(Some(DataKey::random()))
+        }
     }
 }

@@ -11,6 +11,7 @@ mod m20260101_000004_create_tasks;
 mod m20260101_000005_create_audit_events;
 mod m20261130_000006_millisecond_timestamps;
 mod m20261130_000007_email_flows;
+mod m20261130_000008_second_factor;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000005_create_audit_events::Migration),
             Box::new(m20261130_000006_millisecond_timestamps::Migration),
             Box::new(m20261130_000007_email_flows::Migration),
+            Box::new(m20261130_000008_second_factor::Migration),
         ]
     }
 }

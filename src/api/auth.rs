@@ -16,7 +16,8 @@ use crate::{
         ApiTags, email,
         json_body::JsonBody,
         schemas::{
-            ChangePasswordRequest, LoginRequest, PendingVerification, RegisterRequest, Session, SessionInfo, User,
+            ChangePasswordRequest, LoginRequest, MfaChallenge, PendingVerification, RegisterRequest, Session,
+            SessionInfo, User,
         },
     },
     audit::{Entry, Event},
@@ -24,11 +25,13 @@ use crate::{
         CurrentUser, access_token,
         cookies::{self, CookieKind},
         email_tokens::{self, Purpose},
+        mfa,
         ratelimit::{Budget, Limit},
         sessions::{self, IssuedTokens},
         tokens::TokenType,
     },
     client::ClientInfo,
+    clock::now,
     domain::{Email, NewPassword, Role, parse_full_name, personal_words},
     entity::user,
     error::{ApiError, FieldError},
@@ -46,6 +49,17 @@ pub enum Registered {
     /// its address (a link was mailed) before it can sign in. No cookies.
     #[oai(status = 202)]
     Pending(Json<PendingVerification>),
+}
+
+#[derive(ApiResponse)]
+pub enum LoggedIn {
+    /// Signed in: `Set-Cookie` carries `access_token`, `refresh_token` and `device_token`.
+    #[oai(status = 200)]
+    Ok(Json<Session>),
+    /// The password was right and the account has a second factor: no session
+    /// yet. `Set-Cookie` carries `mfa_ticket`; post the code to `/mfa/verify`.
+    #[oai(status = 202)]
+    MfaRequired(Json<MfaChallenge>),
 }
 
 #[derive(ApiResponse)]
@@ -142,7 +156,7 @@ impl AuthApi {
         req: &Request,
         client: ClientInfo,
         body: JsonBody<LoginRequest>,
-    ) -> Result<Response<SignedIn>, ApiError> {
+    ) -> Result<Response<LoggedIn>, ApiError> {
         state.limiters.check(Limit::Login, client.ip).await?;
         let body = body.0;
         let mut errors = Vec::new();
@@ -200,15 +214,26 @@ impl AuthApi {
         } else {
             None
         };
-        let txn = state.db.begin().await?;
-        let user = accounts::record_login(&txn, user, new_hash).await?;
-        let issued = state.sessions.start(&txn, user.id, &client).await?;
-        Entry::new(Event::LoginSucceeded, user.id, &client).record(&txn).await?;
-        txn.commit().await?;
-        tracing::info!(user_id = %user.id, session_id = %issued.session_id, "login succeeded");
-        // The same device id again when this browser had one: its budget stays its own.
-        let device_cookie = device_cookie(&state, user.id, device.unwrap_or_else(Uuid::new_v4), &issued)?;
-        Ok(with_session_cookies(SignedIn::Ok(Json(session_body(user, &issued))), &issued, &state)
+        if user.mfa_enabled {
+            if let Some(hash) = new_hash {
+                accounts::set_password(&state.db, user.id, hash).await?;
+            }
+            let ticket = mfa::open_ticket(&state.db, user.id, device).await?;
+            let token = state.tokens.sign_with_jti(
+                TokenType::MfaTicket,
+                user.id,
+                ticket.id,
+                ticket.id,
+                now(),
+                ticket.expires_at,
+            )?;
+            let cookie = cookies::set(CookieKind::MfaTicket, &token, mfa::TICKET_TTL.as_secs() as i64, &state.config);
+            let methods = vec!["totp".to_owned(), "recovery_code".to_owned()];
+            let challenge = LoggedIn::MfaRequired(Json(MfaChallenge { mfa_required: true, methods }));
+            return Ok(Response::new(challenge).header(SET_COOKIE, cookie));
+        }
+        let (issued, user, device_cookie) = sign_in(&state, user, &client, device, new_hash).await?;
+        Ok(with_session_cookies(LoggedIn::Ok(Json(session_body(user, &issued))), &issued, &state)
             .header(SET_COOKIE, device_cookie))
     }
 
@@ -324,6 +349,9 @@ impl AuthApi {
         current: CurrentUser,
         body: JsonBody<ChangePasswordRequest>,
     ) -> Result<NoContent, ApiError> {
+        if current.user.mfa_enabled {
+            current.require_recent(state.config.reauth_max_age)?;
+        }
         state.limiters.check(Limit::Login, client.ip).await?;
         let body = body.0;
         let words = personal_words(&current.user.email, current.user.full_name.as_deref());
@@ -360,7 +388,7 @@ impl AuthApi {
     }
 }
 
-fn session_body(user: user::Model, issued: &IssuedTokens) -> Session {
+pub fn session_body(user: user::Model, issued: &IssuedTokens) -> Session {
     Session {
         user: user.into(),
         access_expires_at: issued.access_expires_at,
@@ -374,7 +402,7 @@ fn max_age(issued: &IssuedTokens, until: chrono::DateTime<chrono::Utc>) -> i64 {
     (until - issued.issued_at).num_seconds()
 }
 
-fn with_session_cookies<T>(body: T, issued: &IssuedTokens, state: &AppState) -> Response<T> {
+pub fn with_session_cookies<T>(body: T, issued: &IssuedTokens, state: &AppState) -> Response<T> {
     let cfg = &state.config;
     let mut response = Response::new(body).header(
         SET_COOKIE,
@@ -389,6 +417,26 @@ fn with_session_cookies<T>(body: T, issued: &IssuedTokens, state: &AppState) -> 
     response
 }
 
+/// Finishes a login whose credentials (and second factor) were checked: the
+/// login is recorded, a session starts, and the browser gets a device cookie
+/// (the same device id again when it had one: its budget stays its own).
+pub async fn sign_in(
+    state: &AppState,
+    user: user::Model,
+    client: &ClientInfo,
+    device: Option<Uuid>,
+    new_hash: Option<String>,
+) -> Result<(IssuedTokens, user::Model, String), ApiError> {
+    let txn = state.db.begin().await?;
+    let user = accounts::record_login(&txn, user, new_hash).await?;
+    let issued = state.sessions.start(&txn, user.id, client).await?;
+    Entry::new(Event::LoginSucceeded, user.id, client).record(&txn).await?;
+    txn.commit().await?;
+    tracing::info!(user_id = %user.id, session_id = %issued.session_id, "login succeeded");
+    let device_cookie = device_cookie(state, user.id, device.unwrap_or_else(Uuid::new_v4), &issued)?;
+    Ok((issued, user, device_cookie))
+}
+
 /// A `device_token` cookie binding this browser to `user_id`.
 fn device_cookie(state: &AppState, user_id: Uuid, device: Uuid, issued: &IssuedTokens) -> Result<String, ApiError> {
     let ttl = state.config.device_cookie_ttl;
@@ -397,7 +445,7 @@ fn device_cookie(state: &AppState, user_id: Uuid, device: Uuid, issued: &IssuedT
     Ok(cookies::set(CookieKind::Device, &token, max_age(issued, expires_at), &state.config))
 }
 
-fn cleared_cookies<T>(body: T, state: &AppState) -> Response<T> {
+pub fn cleared_cookies<T>(body: T, state: &AppState) -> Response<T> {
     Response::new(body)
         .header(SET_COOKIE, cookies::cleared(CookieKind::Access, &state.config))
         .header(SET_COOKIE, cookies::cleared(CookieKind::Refresh, &state.config))

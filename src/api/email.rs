@@ -18,6 +18,7 @@ use crate::{
     auth::{
         CurrentUser,
         email_tokens::{self, Purpose},
+        mfa,
         ratelimit::{Budget, Limit},
         sessions,
     },
@@ -157,6 +158,19 @@ impl EmailApi {
         let personal: Vec<&str> = words.iter().map(String::as_str).collect();
         let password = NewPassword::parse("new_password", &body.new_password, &personal)
             .map_err(|e| ApiError::Validation(vec![e]))?;
+        // With a second factor, the link alone is not enough: a stolen mailbox
+        // must not take over the account. Checked before the token is spent.
+        let mut used_recovery_code = false;
+        if user.mfa_enabled {
+            let code = body.code.as_deref().filter(|c| !c.trim().is_empty()).ok_or(ApiError::MfaRequired)?;
+            let proof = mfa::Proof::from_input(code);
+            let key = state.data_key.as_deref().ok_or(ApiError::InvalidCode)?;
+            if !mfa::accept(&state.db, key, user.id, &proof).await? {
+                Entry::new(Event::MfaFailed, user.id, &client).detail("password reset").record(&state.db).await?;
+                return Err(ApiError::InvalidCode);
+            }
+            used_recovery_code = matches!(proof, mfa::Proof::Recovery(_));
+        }
         let hash = state.passwords.hash(password.expose()).await?;
 
         let txn = state.db.begin().await?;
@@ -169,6 +183,10 @@ impl EmailApi {
         email_tokens::void(&txn, user.id, Purpose::ResetPassword).await?;
         let revoked = sessions::revoke_all(&txn, user.id, None).await?;
         mail::enqueue(&txn, templates::password_changed(&user.email, &context(&state, &client))).await?;
+        if used_recovery_code {
+            mail::enqueue(&txn, templates::recovery_code_used(&user.email, &context(&state, &client))).await?;
+            Entry::new(Event::RecoveryCodeUsed, user.id, &client).record(&txn).await?;
+        }
         Entry::new(Event::PasswordReset, user.id, &client)
             .detail(format!("{revoked} sessions revoked"))
             .record(&txn)
@@ -238,6 +256,9 @@ impl EmailApi {
         current: CurrentUser,
         body: JsonBody<ChangeEmailRequest>,
     ) -> Result<Accepted, ApiError> {
+        if current.user.mfa_enabled {
+            current.require_recent(state.config.reauth_max_age)?;
+        }
         let body = body.0;
         state.limiters.check(Limit::Mail, client.ip).await?;
         let mut errors = Vec::new();

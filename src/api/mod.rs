@@ -5,6 +5,7 @@ pub mod auth;
 pub mod email;
 pub mod health;
 pub mod json_body;
+pub mod mfa;
 pub mod pagination;
 pub mod schemas;
 pub mod tasks;
@@ -24,11 +25,11 @@ pub enum ApiTags {
     Operations,
 }
 
-pub type Apis = (auth::AuthApi, email::EmailApi, tasks::TasksApi, users::UsersApi, health::HealthApi);
+pub type Apis = (auth::AuthApi, email::EmailApi, mfa::MfaApi, tasks::TasksApi, users::UsersApi, health::HealthApi);
 
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (auth::AuthApi, email::EmailApi, tasks::TasksApi, users::UsersApi, health::HealthApi),
+        (auth::AuthApi, email::EmailApi, mfa::MfaApi, tasks::TasksApi, users::UsersApi, health::HealthApi),
         "Latchkey",
         env!("CARGO_PKG_VERSION"),
     )

@@ -46,6 +46,8 @@ pub struct User {
     /// Whether the owner of the address followed a verification link (or a
     /// reset or email-change link, which prove the same).
     pub email_verified: bool,
+    /// Whether signing in takes a second factor (TOTP) after the password.
+    pub mfa_enabled: bool,
 }
 
 impl From<entity::user::Model> for User {
@@ -60,6 +62,7 @@ impl From<entity::user::Model> for User {
             updated_at: m.updated_at,
             last_login_at: m.last_login_at,
             email_verified: m.email_verified,
+            mfa_enabled: m.mfa_enabled,
         }
     }
 }
@@ -108,6 +111,67 @@ pub struct ResetPasswordRequest {
     /// a lowercase and an uppercase letter (of any script), not easy to guess.
     #[oai(validator(min_length = 8, max_length = 128, pattern = r"[0-9]"))]
     pub new_password: String,
+    /// Required when the account has a second factor: a 6-digit code from
+    /// the authenticator app, or a recovery code. A wrong one is 401
+    /// `invalid_code` and leaves the link working.
+    #[oai(validator(max_length = 64))]
+    pub code: Option<String>,
+}
+
+/// A login that needs its second factor: no session yet. The `mfa_ticket`
+/// cookie (`Path=/api/v1/auth/mfa`, five minutes) carries it to `/mfa/verify`.
+#[derive(Debug, Object)]
+pub struct MfaChallenge {
+    /// Always `true`.
+    pub mfa_required: bool,
+    /// What `/mfa/verify` takes: `totp` (`code`) or `recovery_code`.
+    pub methods: Vec<String>,
+}
+
+/// The second step of a login: one of the two.
+#[derive(Debug, Object, Deserialize)]
+pub struct MfaVerifyRequest {
+    /// A 6-digit code from the authenticator app.
+    #[oai(validator(max_length = 64))]
+    pub code: Option<String>,
+    /// One of the recovery codes (single use).
+    #[oai(validator(max_length = 64))]
+    pub recovery_code: Option<String>,
+}
+
+/// A code: 6 digits from the authenticator app (or, where accepted, a recovery code).
+#[derive(Debug, Object, Deserialize)]
+pub struct CodeRequest {
+    #[oai(validator(min_length = 1, max_length = 64))]
+    pub code: String,
+}
+
+/// A new TOTP secret, shown once. Nothing is on until `/mfa/totp/enable`
+/// gets a code from it.
+#[derive(Debug, Object)]
+pub struct TotpSetup {
+    /// The secret in base32, for typing into an app by hand.
+    pub secret: String,
+    /// `otpauth://totp/…`, what the QR code holds.
+    pub otpauth_uri: String,
+    /// The QR code as an SVG document, to show as an image.
+    pub qr_svg: String,
+}
+
+/// Recovery codes, shown once: each signs in once in place of a code.
+#[derive(Debug, Object)]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+
+/// Prove it is you again: the password, and a code when a second factor is on.
+#[derive(Debug, Object, Deserialize)]
+pub struct ReauthRequest {
+    #[oai(validator(min_length = 1, max_length = 1024))]
+    pub password: String,
+    /// A 6-digit code or a recovery code; required when a second factor is on.
+    #[oai(validator(max_length = 64))]
+    pub code: Option<String>,
 }
 
 /// A token from a mailed link (`#token=…`).

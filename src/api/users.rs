@@ -62,7 +62,7 @@ pub enum ResetMailed {
 
 #[derive(ApiResponse)]
 pub enum UserDeleted {
-    /// The user, their sessions and their tasks were deleted.
+    /// Done (for a deletion: the user, their sessions and their tasks are gone).
     #[oai(status = 204)]
     NoContent,
 }
@@ -256,6 +256,39 @@ impl UsersApi {
         state.outbox.wake();
         let message = "A password-reset link is on its way to the user.".to_owned();
         Ok(ResetMailed::Accepted(Json(MailAccepted { message })))
+    }
+
+    /// Turn off a user's second factor (admin, for users below your role),
+    /// for someone who lost their device and recovery codes. Audited, and the
+    /// user is mailed. 409 `mfa_not_enabled` when none is on.
+    #[oai(path = "/:id/mfa", method = "delete", operation_id = "resetUserMfa")]
+    async fn reset_mfa(
+        &self,
+        state: Data<&AppState>,
+        client: ClientInfo,
+        current: CurrentUser,
+        id: Path<Uuid>,
+    ) -> Result<UserDeleted, ApiError> {
+        current.require_role(MIN_ROLE)?;
+        let target = find_user(&state, id.0).await?;
+        check_manage(&current.user, &target)?;
+        if !target.mfa_enabled {
+            return Err(ApiError::MfaNotEnabled);
+        }
+        let txn = state.db.begin().await?;
+        claim_manageable(&txn, &current.user, target.id).await?;
+        crate::auth::mfa::disable(&txn, target.id).await?;
+        let ctx = crate::mail::templates::Context {
+            app_name: &state.config.app_name,
+            app_url: &state.config.app_url,
+            at: now(),
+            ip: client.ip,
+        };
+        crate::mail::enqueue(&txn, crate::mail::templates::mfa_disabled(&target.email, &ctx, true)).await?;
+        Entry::new(Event::MfaReset, target.id, &client).by(current.user.id).record(&txn).await?;
+        txn.commit().await?;
+        state.outbox.wake();
+        Ok(UserDeleted::NoContent)
     }
 
     /// Delete a user with their sessions and tasks (admin, for users below your role).

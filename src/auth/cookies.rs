@@ -10,6 +10,9 @@ use crate::config::Config;
 pub const ACCESS_COOKIE: &str = "access_token";
 pub const REFRESH_COOKIE: &str = "refresh_token";
 pub const DEVICE_COOKIE: &str = "device_token";
+pub const MFA_TICKET_COOKIE: &str = "mfa_ticket";
+/// The login ticket is only ever sent to the second-factor endpoints.
+pub const MFA_PATH: &str = "/api/v1/auth/mfa";
 /// The device cookie is only ever sent to the login endpoint.
 pub const DEVICE_PATH: &str = "/api/v1/auth/login";
 /// The refresh token is only ever sent to the auth endpoints.
@@ -20,6 +23,7 @@ pub enum CookieKind {
     Access,
     Refresh,
     Device,
+    MfaTicket,
 }
 
 impl CookieKind {
@@ -28,6 +32,7 @@ impl CookieKind {
             CookieKind::Access => ACCESS_COOKIE,
             CookieKind::Refresh => REFRESH_COOKIE,
             CookieKind::Device => DEVICE_COOKIE,
+            CookieKind::MfaTicket => MFA_TICKET_COOKIE,
         }
     }
 
@@ -36,6 +41,7 @@ impl CookieKind {
             CookieKind::Access => "/",
             CookieKind::Refresh => REFRESH_PATH,
             CookieKind::Device => DEVICE_PATH,
+            CookieKind::MfaTicket => MFA_PATH,
         }
     }
 }

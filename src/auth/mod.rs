@@ -2,8 +2,10 @@
 //! pieces behind it (passwords, tokens, cookies, sessions, rate limits).
 
 pub mod cookies;
+pub mod crypto;
 pub mod email_tokens;
 pub mod limiter_store;
+pub mod mfa;
 pub mod password;
 pub mod ratelimit;
 pub mod redis_limit;
@@ -34,12 +36,20 @@ pub const BEARER_SCHEME: &str = "BearerAuth";
 pub struct CurrentUser {
     pub user: user::Model,
     pub session_id: Uuid,
+    /// When the session last proved a credential (login, second factor, reauth).
+    pub authenticated_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl CurrentUser {
     /// 403 `forbidden` unless the caller's role is at least `min`.
     pub fn require_role(&self, min: Role) -> Result<(), ApiError> {
         if self.user.role >= min { Ok(()) } else { Err(ApiError::Forbidden("Your role does not allow this.")) }
+    }
+
+    /// 403 `reauth_required` unless the session proved a credential within `max_age`.
+    pub fn require_recent(&self, max_age: std::time::Duration) -> Result<(), ApiError> {
+        let max_age = chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::MAX);
+        if crate::clock::now() - self.authenticated_at <= max_age { Ok(()) } else { Err(ApiError::ReauthRequired) }
     }
 }
 
@@ -109,6 +119,7 @@ impl<'a> ApiExtractor<'a> for CurrentUser {
             TokenError::Invalid => ApiError::TokenInvalid,
         })?;
         let (user, session) = state.sessions.authenticate(&claims).await?;
-        Ok(CurrentUser { user, session_id: session.id })
+        let authenticated_at = session.authenticated_at.unwrap_or(session.created_at);
+        Ok(CurrentUser { user, session_id: session.id, authenticated_at })
     }
 }

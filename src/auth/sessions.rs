@@ -100,6 +100,7 @@ impl Sessions {
             revoked_at: Set(None),
             user_agent: Set(client.user_agent.clone()),
             ip: Set(client.ip.map(|ip| ip.to_string())),
+            authenticated_at: Set(Some(now)),
         }
         .insert(txn)
         .await?;
@@ -315,6 +316,16 @@ async fn load_live_session(
         return Err(ApiError::SessionExpired);
     }
     Ok((session, user))
+}
+
+/// Records that the session just proved a credential again (`POST /auth/reauth`).
+pub async fn mark_authenticated(db: &impl ConnectionTrait, session_id: Uuid) -> Result<(), ApiError> {
+    session::Entity::update_many()
+        .col_expr(session::Column::AuthenticatedAt, Expr::value(now()))
+        .filter(session::Column::Id.eq(session_id))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// The one way sessions get revoked: every live session matching `which` is

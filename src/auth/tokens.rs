@@ -20,6 +20,10 @@ pub enum TokenType {
     /// The `device_token` cookie: this browser signed in to `sub` before;
     /// `sid` and `jti` are the device's id.
     Device,
+    /// The `mfa_ticket` cookie between a right password and its second
+    /// factor; `sid` and `jti` are the ticket's id.
+    #[serde(rename = "mfa_ticket")]
+    MfaTicket,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

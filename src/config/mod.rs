@@ -130,6 +130,23 @@ pub struct Config {
     #[arg(long, env = "ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin, help_heading = "Browsers")]
     pub allowed_origins: Vec<String>,
 
+    /// 32 random bytes, base64 (`openssl rand -base64 32`): encrypts TOTP
+    /// secrets at rest (AES-256-GCM). Required in production once any user
+    /// has a second factor; unset in development, a random key is used and
+    /// second factors set up stop working when the process stops.
+    #[arg(long, env = "DATA_ENCRYPTION_KEY", value_parser = parse_secret, hide_env_values = true, help_heading = "Second factor")]
+    pub data_encryption_key: Option<Secret>,
+    /// The key before the current one, during a key rotation: secrets sealed
+    /// with it still open, and are re-sealed with the current key when used.
+    #[arg(long, env = "DATA_ENCRYPTION_KEY_PREVIOUS", value_parser = parse_secret, hide_env_values = true, help_heading = "Second factor")]
+    pub data_encryption_key_previous: Option<Secret>,
+    /// How recently a session must have proved a credential (login, second
+    /// factor, `POST /auth/reauth`) for second-factor settings, and for
+    /// changing the password or email while a second factor is on; older is
+    /// 403 `reauth_required`.
+    #[arg(long, env = "REAUTH_MAX_AGE", default_value = "10m", value_parser = parse_duration, help_heading = "Second factor")]
+    pub reauth_max_age: Duration,
+
     /// The outgoing mail server: `smtp://user:pass@host:587` (STARTTLS when the
     /// server offers it; add `?tls=required` to insist), `smtps://…:465`
     /// (TLS from the start). Required in production; unset in development,

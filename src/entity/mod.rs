@@ -4,6 +4,9 @@
 pub mod audit_event;
 pub mod email_token;
 pub mod mail_outbox;
+pub mod mfa_ticket;
+pub mod mfa_totp;
+pub mod recovery_code;
 pub mod refresh_token;
 pub mod session;
 pub mod task;

@@ -16,6 +16,9 @@ pub struct Model {
     pub revoked_at: Option<DateTimeUtc>,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    /// When the session last proved a credential (login, second factor,
+    /// re-authentication); `None` on sessions older than the column means `created_at`.
+    pub authenticated_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

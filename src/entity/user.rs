@@ -17,6 +17,7 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     pub last_login_at: Option<DateTimeUtc>,
     pub email_verified: bool,
+    pub mfa_enabled: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -103,6 +103,47 @@ pub fn email_in_use(to: &str, ctx: &Context) -> Mail {
     )
 }
 
+pub fn mfa_enabled(to: &str, ctx: &Context) -> Mail {
+    compose(
+        to,
+        ctx,
+        "Two-step sign-in is on",
+        "Signing in to your account now takes a code from your authenticator app after the password.",
+        None,
+        "If this was not you, someone has your password and your session: reset your password at \
+         once and tell us.",
+    )
+}
+
+pub fn mfa_disabled(to: &str, ctx: &Context, by_admin: bool) -> Mail {
+    let what = if by_admin {
+        "An administrator turned off two-step sign-in for your account (for example after you lost \
+         your device). Your password alone now signs you in; turn it on again soon."
+    } else {
+        "Two-step sign-in was turned off for your account: your password alone now signs you in."
+    };
+    compose(
+        to,
+        ctx,
+        "Two-step sign-in is off",
+        what,
+        None,
+        "If this was not you, reset your password at once and tell us.",
+    )
+}
+
+pub fn recovery_code_used(to: &str, ctx: &Context) -> Mail {
+    compose(
+        to,
+        ctx,
+        "A recovery code was used",
+        "One of your recovery codes was just used to sign in or to confirm a change. It will not work again.",
+        None,
+        "If this was not you, someone has your password and a recovery code: reset your password, \
+         make new recovery codes, and tell us.",
+    )
+}
+
 fn compose(to: &str, ctx: &Context, subject: &str, what: &str, link: Option<Link>, not_you: &str) -> Mail {
     let when = ctx.at.format("%Y-%m-%d %H:%M UTC").to_string();
     let from = ctx.ip.map_or_else(|| "an unknown address".to_owned(), |ip| ip.to_string());

@@ -101,6 +101,25 @@ impl SmtpSink {
         }
     }
 
+    /// Waits up to `within` for the `n`th mail to `address` whose subject
+    /// contains `subject` (mails are sent side by side, so arrival order
+    /// between kinds is not fixed).
+    pub async fn wait_for_subject_nth(&self, address: &str, subject: &str, n: usize, within: Duration) -> Received {
+        let started = std::time::Instant::now();
+        loop {
+            let mails: Vec<Received> = self.to(address).into_iter().filter(|m| m.subject().contains(subject)).collect();
+            if mails.len() >= n {
+                return mails[n - 1].clone();
+            }
+            assert!(started.elapsed() < within, "mail #{n} `{subject}` to {address} did not arrive within {within:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn wait_for_subject(&self, address: &str, subject: &str) -> Received {
+        self.wait_for_subject_nth(address, subject, 1, Duration::from_secs(10)).await
+    }
+
     pub async fn wait_for(&self, address: &str) -> Received {
         self.wait_for_nth(address, 1, Duration::from_secs(10)).await
     }
