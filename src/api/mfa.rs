@@ -31,7 +31,7 @@ use crate::{
     client::ClientInfo,
     clock::now,
     entity::user,
-    error::{ApiError, FieldError},
+    error::ApiError,
     mail::{self, templates},
     state::AppState,
 };
@@ -224,16 +224,9 @@ impl MfaApi {
         client: ClientInfo,
         body: JsonBody<MfaVerifyRequest>,
     ) -> Result<Response<Verified>, ApiError> {
-        let body = body.0;
-        let proof = match (body.code.as_deref(), body.recovery_code.as_deref()) {
-            (Some(code), None) => Proof::Totp(code),
-            (None, Some(code)) => Proof::Recovery(code),
-            _ => {
-                return Err(ApiError::Validation(vec![FieldError::new(
-                    "code",
-                    "send either `code` or `recovery_code`",
-                )]));
-            }
+        let proof = match &body.0 {
+            MfaVerifyRequest::Totp(input) => Proof::Totp(&input.code),
+            MfaVerifyRequest::Recovery(input) => Proof::Recovery(&input.recovery_code),
         };
         let ticket_id = cookies::read(req, cookies::MFA_TICKET_COOKIE)
             .and_then(|t| state.tokens.verify(&t, TokenType::MfaTicket).ok())

@@ -19,7 +19,7 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use poem_openapi::{
-    Object,
+    Object, Union,
     registry::{MetaSchema, MetaSchemaRef},
     types::{MaybeUndefined, ParseError, ParseFromJSON, ParseResult, ToJSON, Type},
 };
@@ -128,15 +128,48 @@ pub struct MfaChallenge {
     pub methods: Vec<String>,
 }
 
-/// The second step of a login: one of the two.
+/// The second step of a login: a code from the app, or a recovery code
+/// (exactly one of the two).
+#[derive(Debug, Union, Deserialize)]
+#[oai(one_of)]
+#[serde(try_from = "EitherCode")]
+pub enum MfaVerifyRequest {
+    Totp(TotpCodeInput),
+    Recovery(RecoveryCodeInput),
+}
+
+/// What `MfaVerifyRequest` reads before deciding: unknown fields are ignored
+/// as everywhere, and exactly one of the two must be there (as `oneOf` says).
+#[derive(Deserialize)]
+struct EitherCode {
+    code: Option<String>,
+    recovery_code: Option<String>,
+}
+
+impl TryFrom<EitherCode> for MfaVerifyRequest {
+    type Error = &'static str;
+
+    fn try_from(body: EitherCode) -> Result<Self, Self::Error> {
+        match (body.code, body.recovery_code) {
+            (Some(code), None) => Ok(Self::Totp(TotpCodeInput { code })),
+            (None, Some(recovery_code)) => Ok(Self::Recovery(RecoveryCodeInput { recovery_code })),
+            _ => Err("send exactly one of `code` and `recovery_code`"),
+        }
+    }
+}
+
+/// A 6-digit code from the authenticator app (each works once).
 #[derive(Debug, Object, Deserialize)]
-pub struct MfaVerifyRequest {
-    /// A 6-digit code from the authenticator app.
+pub struct TotpCodeInput {
     #[oai(validator(max_length = 64))]
-    pub code: Option<String>,
-    /// One of the recovery codes (single use).
+    pub code: String,
+}
+
+/// One of the recovery codes (each works once; its use is mailed).
+#[derive(Debug, Object, Deserialize)]
+pub struct RecoveryCodeInput {
     #[oai(validator(max_length = 64))]
-    pub recovery_code: Option<String>,
+    pub recovery_code: String,
 }
 
 /// A code: 6 digits from the authenticator app (or, where accepted, a recovery code).
