@@ -87,6 +87,17 @@ pub async fn queue_reset(
     if !state.limiters.allow_mail_to(&user.email, Purpose::ResetPassword.as_str()).await {
         return Ok(());
     }
+    queue_reset_unlimited(state, txn, user, client, actor).await
+}
+
+/// [`queue_reset`] once the address's allowance was checked.
+async fn queue_reset_unlimited(
+    state: &AppState,
+    txn: &impl ConnectionTrait,
+    user: &user::Model,
+    client: &ClientInfo,
+    actor: Option<uuid::Uuid>,
+) -> Result<(), ApiError> {
     let ttl = state.config.password_reset_ttl;
     let token = email_tokens::issue(txn, user.id, Purpose::ResetPassword, ttl, None).await?;
     let mail = templates::reset_password(&user.email, &context(state, client), &token, ttl, actor.is_some());
@@ -104,11 +115,31 @@ async fn forgot_in_background(state: AppState, email: Email, client: ClientInfo)
     let Some(user) = accounts::find_by_email(&state.db, &email).await?.filter(|u| u.is_active) else {
         return Ok(());
     };
-    let txn = state.db.begin().await?;
-    queue_reset(&state, &txn, &user, &client, None).await?;
-    txn.commit().await?;
-    state.outbox.wake();
-    Ok(())
+    if !state.limiters.allow_mail_to(&user.email, Purpose::ResetPassword.as_str()).await {
+        return Ok(());
+    }
+    // Nobody waits on this answer, so a transient conflict (two requests for
+    // one account racing on MySQL's locks) is retried instead of losing the mail.
+    let mut attempt = 0;
+    loop {
+        let txn = state.db.begin().await?;
+        let queued = async {
+            queue_reset_unlimited(&state, &txn, &user, &client, None).await?;
+            txn.commit().await.map_err(ApiError::from)
+        }
+        .await;
+        match queued {
+            Err(ApiError::Unavailable(_)) if attempt < 3 => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+            }
+            other => {
+                other?;
+                state.outbox.wake();
+                return Ok(());
+            }
+        }
+    }
 }
 
 #[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]
