@@ -3,6 +3,7 @@ import type { AuthState } from './api/session';
 import { useAuthState, useSession } from './auth';
 import { Spinner } from './components/ui';
 import { useAction } from './hooks/useAction';
+import { ReauthProvider } from './reauth';
 import { Link, navigate, useRoute, type LinkRoute, type Route } from './router';
 import { AccountScreen } from './screens/AccountScreen';
 import { LoginScreen, RegisterScreen } from './screens/AuthScreens';
@@ -78,8 +79,10 @@ export function App({ link: openedWith = null }: { link?: OpenedLink | null }) {
 
   // The three parts keep their places, so that a screen keeps its state when
   // the person is signed in or out under it (e.g. resetting the password).
+  // <ReauthProvider>: any action that gets 403 reauth_required asks for the
+  // password (and a code) and is retried once (src/reauth.tsx).
   return (
-    <>
+    <ReauthProvider>
       {state.status === 'authenticated' ? (
         <Header email={state.user.email} name={state.user.full_name} route={route} />
       ) : (
@@ -91,7 +94,7 @@ export function App({ link: openedWith = null }: { link?: OpenedLink | null }) {
         <VerifyEmailBanner user={state.user} />
       ) : null}
       <main>{page}</main>
-    </>
+    </ReauthProvider>
   );
 }
 

@@ -748,15 +748,10 @@ export interface components {
             methods: string[];
         };
         /**
-         * MfaVerifyRequest
-         * @description The second step of a login: one of the two.
+         * @description The second step of a login: a code from the app, or a recovery code
+         *     (exactly one of the two).
          */
-        MfaVerifyRequest: {
-            /** @description A 6-digit code from the authenticator app. */
-            code?: string;
-            /** @description One of the recovery codes (single use). */
-            recovery_code?: string;
-        };
+        MfaVerifyRequest: components["schemas"]["TotpCodeInput"] | components["schemas"]["RecoveryCodeInput"];
         /**
          * NewTask
          * @description Create a task.
@@ -820,6 +815,13 @@ export interface components {
             password: string;
             /** @description A 6-digit code or a recovery code; required when a second factor is on. */
             code?: string;
+        };
+        /**
+         * RecoveryCodeInput
+         * @description One of the recovery codes (each works once; its use is mailed).
+         */
+        RecoveryCodeInput: {
+            recovery_code: string;
         };
         /**
          * RecoveryCodes
@@ -978,6 +980,13 @@ export interface components {
              *     one is 400 `invalid_token`.
              */
             token: string;
+        };
+        /**
+         * TotpCodeInput
+         * @description A 6-digit code from the authenticator app (each works once).
+         */
+        TotpCodeInput: {
+            code: string;
         };
         /**
          * TotpSetup

@@ -16,6 +16,12 @@
  *   address) are here too: the calls that carry a one-time token from an email
  *   link are credentials, never refreshed and retried; after one succeeds the
  *   signed-in user is reloaded, so `email_verified` and `email` are current.
+ * - The second factor: `login` answers `second_factor` when the password was
+ *   right but the account has TOTP on (202, an httpOnly `mfa_ticket` cookie,
+ *   no session yet); `verifyMfa` finishes the sign-in with a code or a
+ *   recovery code. `reauthenticate` (POST /reauth) makes the session count as
+ *   recently signed in, which the second-factor settings need (403
+ *   `reauth_required` otherwise; see src/reauth.tsx).
  */
 import createClient, { type Client } from 'openapi-fetch';
 import { describeError, isProblem, problemCode, type Outcome } from './problem';
@@ -71,6 +77,7 @@ const ENDED = new Set(['session_revoked', 'session_expired', 'refresh_token_reus
 /** Endpoints that take credentials (a password, or an email link's token) rather than a session: never refreshed and retried. */
 const CREDENTIAL_PATHS = [
   '/api/v1/auth/login',
+  '/api/v1/auth/mfa/verify', // the mfa_ticket cookie, not a session: a 401 here is about the code or the ticket
   '/api/v1/auth/register',
   '/api/v1/auth/refresh',
   '/api/v1/auth/logout',
@@ -126,6 +133,29 @@ function withCredentials(request: Request): Request {
 
 export type RefreshOutcome = 'renewed' | 'ended' | 'unavailable';
 
+/**
+ * What signing in came back with (POST /login):
+ * - `signed_in`: the session cookies are set and the state is `authenticated`;
+ * - `second_factor`: the password was right, but the account has a second
+ *   factor (202): no session yet, the browser holds an httpOnly `mfa_ticket`
+ *   cookie for five minutes; finish with `verifyMfa()`;
+ * - `failed`: `error` (a problem document, or what was thrown) and `response` tell why.
+ * Every variant is an `Outcome`, so `useAction().run()` takes it as it is.
+ */
+export type LoginResult =
+  | { kind: 'signed_in'; user: User; response: Response; error?: undefined }
+  | { kind: 'second_factor'; methods: string[]; response: Response; error?: undefined }
+  | { kind: 'failed'; error?: unknown; response?: Response };
+
+/** What POST /mfa/verify takes: a 6-digit `code` from the app, or a `recovery_code`. */
+export type SecondFactor = components['schemas']['MfaVerifyRequest'];
+export type TotpSetup = components['schemas']['TotpSetup'];
+
+/** An outcome that carries data on success (e.g. the TOTP setup, or recovery codes). */
+export interface DataOutcome<T> extends Outcome {
+  data?: T;
+}
+
 /** What registering came back with: `verificationPending` when the account must verify its email before signing in (202, no session). */
 export interface RegisterOutcome extends Outcome {
   verificationPending?: boolean;
@@ -138,8 +168,24 @@ export interface Session {
   subscribe(listener: () => void): () => void;
   /** Asks the server who is signed in (GET /me, refreshing once on 401). */
   start(): Promise<void>;
-  /** Signs in (POST /login); the outcome's `error` tells why not. */
-  login(body: components['schemas']['LoginRequest']): Promise<Outcome>;
+  /** Signs in (POST /login): signed in, a second factor needed, or failed (see `LoginResult`). */
+  login(body: components['schemas']['LoginRequest']): Promise<LoginResult>;
+  /**
+   * The second step of a sign-in (POST /mfa/verify, with the `mfa_ticket`
+   * cookie): 200 signs in. 401 `invalid_code` (try again; five tries per
+   * ticket) or `mfa_ticket_invalid` (expired, used or out of tries: sign in again).
+   */
+  verifyMfa(body: SecondFactor): Promise<Outcome>;
+  /** POST /reauth: the password (and a code when a second factor is on); 204 makes this session recent. */
+  reauthenticate(password: string, code?: string): Promise<Outcome>;
+  /** POST /mfa/totp/setup: a new secret, its otpauth URI and QR code (SVG); nothing is on yet. */
+  setupTotp(): Promise<DataOutcome<TotpSetup>>;
+  /** POST /mfa/totp/enable with a first code: the ten recovery codes, shown once; reloads the user. */
+  enableTotp(code: string): Promise<DataOutcome<string[]>>;
+  /** DELETE /mfa/totp with a code or a recovery code; reloads the user. */
+  disableTotp(code: string): Promise<Outcome>;
+  /** POST /mfa/recovery-codes: ten new codes; the old ones stop working. */
+  newRecoveryCodes(): Promise<DataOutcome<string[]>>;
   /**
    * Creates an account and signs in (POST /register); the outcome's `error`
    * tells why not. When the server requires a verified email it answers 202
@@ -152,8 +198,13 @@ export interface Session {
   reloadUser(): Promise<Outcome>;
   /** POST /password/forgot: 202 whether or not the account exists. */
   forgotPassword(email: string): Promise<Outcome>;
-  /** POST /password/reset with an email link's token; on 204 the server signed out every session, and so does this page. */
-  resetPassword(token: string, newPassword: string): Promise<Outcome>;
+  /**
+   * POST /password/reset with an email link's token; on 204 the server signed
+   * out every session, and so does this page. With a second factor on, `code`
+   * (from the app, or a recovery code) is needed: 401 `mfa_required` without
+   * it, `invalid_code` when wrong (the link stays usable either way).
+   */
+  resetPassword(token: string, newPassword: string, code?: string): Promise<Outcome>;
   /** POST /email/verify with an email link's token; reloads the signed-in user on 204. */
   verifyEmail(token: string): Promise<Outcome>;
   /** POST /email/verify/resend for the signed-in user (202). */
@@ -343,9 +394,39 @@ export function createSession(options: SessionOptions = {}): Session {
    * refresh-and-retry), and on success the server sets the session cookies and
    * answers with the user, which this tab and the others are told about.
    */
-  async function signIn(post: () => Promise<{ data?: { user: User }; error?: unknown; response: Response }>): Promise<RegisterOutcome> {
+  async function login(body: components['schemas']['LoginRequest']): Promise<LoginResult> {
     try {
-      const { data, error, response } = await post();
+      const { data, error, response } = await raw.POST('/api/v1/auth/login', { body });
+      if (data && 'mfa_required' in data) {
+        // 202: the password was right; the second step finishes it (verifyMfa).
+        return { kind: 'second_factor', methods: data.methods, response };
+      }
+      if (data) {
+        signedIn(data.user, 'login');
+        return { kind: 'signed_in', user: data.user, response };
+      }
+      return { kind: 'failed', error, response };
+    } catch (error) {
+      return { kind: 'failed', error };
+    }
+  }
+
+  async function verifyMfa(body: SecondFactor): Promise<Outcome> {
+    try {
+      const { data, error, response } = await raw.POST('/api/v1/auth/mfa/verify', { body });
+      if (data) {
+        signedIn(data.user, 'login');
+        return { response };
+      }
+      return { error, response };
+    } catch (error) {
+      return { error };
+    }
+  }
+
+  async function register(body: components['schemas']['RegisterRequest']): Promise<RegisterOutcome> {
+    try {
+      const { data, error, response } = await raw.POST('/api/v1/auth/register', { body });
       // 202: the account exists but must verify its email first; no cookies were set.
       if (response.status === 202) return { response, verificationPending: true };
       if (data) {
@@ -358,12 +439,44 @@ export function createSession(options: SessionOptions = {}): Session {
     }
   }
 
-  function login(body: components['schemas']['LoginRequest']) {
-    return signIn(() => raw.POST('/api/v1/auth/login', { body }));
+  function reauthenticate(password: string, code?: string) {
+    return call(() => api.POST('/api/v1/auth/reauth', { body: { password, ...(code ? { code } : {}) } }));
   }
 
-  function register(body: components['schemas']['RegisterRequest']) {
-    return signIn(() => raw.POST('/api/v1/auth/register', { body }));
+  async function setupTotp(): Promise<DataOutcome<TotpSetup>> {
+    try {
+      return await api.POST('/api/v1/auth/mfa/totp/setup');
+    } catch (error) {
+      return { error };
+    }
+  }
+
+  /** The second factor went on or off: GET /me again, so `mfa_enabled` is current here and in other tabs. */
+  async function afterMfaChange<T extends Outcome>(outcome: T): Promise<T> {
+    if (outcome.response?.ok) await reloadUser();
+    return outcome;
+  }
+
+  async function enableTotp(code: string): Promise<DataOutcome<string[]>> {
+    try {
+      const { data, error, response } = await api.POST('/api/v1/auth/mfa/totp/enable', { body: { code } });
+      return afterMfaChange({ data: data?.recovery_codes, error, response });
+    } catch (error) {
+      return { error };
+    }
+  }
+
+  async function disableTotp(code: string) {
+    return afterMfaChange(await call(() => api.DELETE('/api/v1/auth/mfa/totp', { body: { code } })));
+  }
+
+  async function newRecoveryCodes(): Promise<DataOutcome<string[]>> {
+    try {
+      const { data, error, response } = await api.POST('/api/v1/auth/mfa/recovery-codes');
+      return { data: data?.recovery_codes, error, response };
+    } catch (error) {
+      return { error };
+    }
   }
 
   async function logout() {
@@ -427,8 +540,9 @@ export function createSession(options: SessionOptions = {}): Session {
     return call(() => raw.POST('/api/v1/auth/password/forgot', { body: { email } }));
   }
 
-  async function resetPassword(token: string, newPassword: string): Promise<Outcome> {
-    const outcome = await call(() => raw.POST('/api/v1/auth/password/reset', { body: { token, new_password: newPassword } }));
+  async function resetPassword(token: string, newPassword: string, code?: string): Promise<Outcome> {
+    const body = { token, new_password: newPassword, ...(code ? { code } : {}) };
+    const outcome = await call(() => raw.POST('/api/v1/auth/password/reset', { body }));
     if (outcome.response?.ok && state.status === 'authenticated') {
       // The server revoked every session of that account. If it was the one
       // signed in here, GET /me now fails and the session ends (in every tab);
@@ -464,6 +578,12 @@ export function createSession(options: SessionOptions = {}): Session {
     },
     start,
     login,
+    verifyMfa,
+    reauthenticate,
+    setupTotp,
+    enableTotp,
+    disableTotp,
+    newRecoveryCodes,
     register,
     logout,
     logoutAll,

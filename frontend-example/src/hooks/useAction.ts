@@ -1,5 +1,5 @@
-import { useCallback, useState } from 'react';
-import { failureOf, type Failure, type Outcome } from '../api/problem';
+import { createContext, useCallback, useContext, useState } from 'react';
+import { codeOf, failureOf, type Failure, type Outcome } from '../api/problem';
 
 /**
  * Busy state and error message for a screen's calls to the API: every screen
@@ -24,6 +24,12 @@ import { failureOf, type Failure, type Outcome } from '../api/problem';
  * the call succeeded and to `undefined` when it failed, so follow-up work goes
  * after it. Work that must finish while the action still counts as busy (say,
  * reloading a list before the buttons are enabled again) goes inside `call`.
+ *
+ * Re-authentication: when a call answers 403 `reauth_required` (a setting that
+ * needs a recent sign-in), `run` asks the `ReauthContext` (src/reauth.tsx shows
+ * a dialog for the password, and a code when a second factor is on) and, once
+ * the person proved it is them, runs `call` once more. Cancelling leaves the
+ * 403 as the failure. No screen needs to know about it.
  */
 export interface Action {
   /** True while a call is under way. */
@@ -54,18 +60,38 @@ export type Run = <T extends Outcome>(call: () => Promise<T>, options?: RunOptio
 
 const DEFAULT_LABEL = 'busy';
 
+/**
+ * Asks the person to prove it is them again (POST /reauth): resolves to true
+ * once the session counts as recently signed in, false when they cancelled.
+ */
+export type Reauthenticate = () => Promise<boolean>;
+
+/** The re-authentication prompt for `useAction()`; null (the default) means a 403 `reauth_required` is just a failure. */
+export const ReauthContext = createContext<Reauthenticate | null>(null);
+
+/** True for the failure that a re-authentication can fix. */
+export function needsReauth(failure: Failure | null): boolean {
+  return failure?.response?.status === 403 && codeOf(failure) === 'reauth_required';
+}
+
 /** One run's state changes, apart from React (what `useAction().run` does; tested on its own). */
 export async function runAction<T extends Outcome>(
   call: () => Promise<T>,
   options: RunOptions,
   setRunning: (label: string | null) => void,
   setFailure: (failure: Failure | null) => void,
+  reauth: Reauthenticate | null = null,
 ): Promise<T | undefined> {
   setRunning(options.label ?? DEFAULT_LABEL);
   if (!options.keepFailure) setFailure(null);
   try {
-    const outcome = await call();
-    const failure = failureOf(outcome);
+    let outcome = await call();
+    let failure = failureOf(outcome);
+    // Once: a second 403 (or a cancelled prompt) is shown like any failure.
+    if (reauth && needsReauth(failure) && (await reauth())) {
+      outcome = await call();
+      failure = failureOf(outcome);
+    }
     setFailure(failure);
     return failure ? undefined : outcome;
   } catch (error) {
@@ -84,6 +110,7 @@ export async function runAction<T extends Outcome>(
 export function useAction(runningAtFirst: string | null = null): Action {
   const [running, setRunning] = useState<string | null>(runningAtFirst);
   const [failure, setFailure] = useState<Failure | null>(null);
-  const run: Run = useCallback((call, options = {}) => runAction(call, options, setRunning, setFailure), []);
+  const reauth = useContext(ReauthContext);
+  const run: Run = useCallback((call, options = {}) => runAction(call, options, setRunning, setFailure, reauth), [reauth]);
   return { busy: running !== null, running, failure, setFailure, run };
 }

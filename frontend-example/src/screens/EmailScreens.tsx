@@ -83,6 +83,9 @@ export function ResetPasswordScreen({ token, onSpent }: LinkScreenProps) {
   const [confirm, setConfirm] = useState('');
   const [mismatch, setMismatch] = useState(false);
   const [result, setResult] = useState<'done' | 'invalid' | null>(null);
+  // The account has a second factor: the server answered 401 mfa_required, so ask for a code and send again.
+  const [needCode, setNeedCode] = useState(false);
+  const [code, setCode] = useState('');
   const { busy, failure, setFailure, run } = useAction();
 
   async function submit(event: FormEvent) {
@@ -95,11 +98,14 @@ export function ResetPasswordScreen({ token, onSpent }: LinkScreenProps) {
     }
     setMismatch(false);
     const outcome = await run(async () => {
-      const outcome = await session.resetPassword(token, next);
-      if (codeOf(outcome) === 'invalid_token') {
+      const outcome = await session.resetPassword(token, next, needCode ? code.trim() : undefined);
+      const problem = codeOf(outcome);
+      if (problem === 'invalid_token') {
         setResult('invalid');
         onSpent();
       }
+      if (problem === 'mfa_required') setNeedCode(true); // the link stays usable
+      if (problem === 'invalid_code') setCode('');
       return outcome;
     });
     if (outcome) {
@@ -136,7 +142,17 @@ export function ResetPasswordScreen({ token, onSpent }: LinkScreenProps) {
         <Field label="Repeat the new password" type="password" name="confirm" autoComplete="new-password" required
           value={confirm} onChange={(e) => setConfirm(e.target.value)}
           error={mismatch ? 'The two new passwords are not the same.' : undefined} />
-        <ErrorMessage failure={codeOf(failure) === 'invalid_token' ? null : failure} />
+        {needCode && (
+          <>
+            <p className="hint">Your account has two-step sign-in: enter the code your authenticator app shows now, or one of your recovery codes.</p>
+            <Field label="Code from your authenticator app" name="code" autoComplete="one-time-code" required autoFocus
+              value={code} onChange={(e) => setCode(e.target.value)}
+              error={codeOf(failure) === 'invalid_code' ? 'That code is not right. Enter the code your app shows now, or an unused recovery code.' : undefined}
+              hint="Or one of your recovery codes." />
+          </>
+        )}
+        <ErrorMessage failure={['invalid_token', 'mfa_required', 'invalid_code'].includes(codeOf(failure) ?? '') ? null : failure} />
+        {codeOf(failure) === 'invalid_code' && <Alert><p>That code is not right. Your link still works: try again.</p></Alert>}
         <button type="submit" disabled={busy}>{busy ? 'Saving…' : 'Set new password'}</button>
       </form>
     );

@@ -22,6 +22,19 @@
  *   with Retry-After). With `requireVerifiedEmail`, register answers 202
  *   `{user}` without cookies and login of an unverified account 403
  *   email_not_verified, like REQUIRE_VERIFIED_EMAIL=true.
+ * - The second factor (TOTP): login of an account with it on answers 202
+ *   `{mfa_required, methods}` with an httpOnly `mfa_ticket` cookie
+ *   (Path=/api/v1/auth/mfa, 5 minutes, 5 tries) and no session; POST
+ *   /mfa/verify `{code}` or `{recovery_code}` signs in (401 invalid_code,
+ *   401 mfa_ticket_invalid). The double's "authenticator app" is
+ *   `FakeLatchkey.totp(secret, step)`: a deterministic 6-digit code per 30-second
+ *   step (not RFC 6238; `codeFor()` gives the current one). Like the server, it
+ *   accepts the step before and after too, and each step only once per user.
+ *   Setup, enable, disable and new recovery codes need a recent sign-in
+ *   (`reauthMaxAge`; 403 reauth_required), as do PUT /password and PUT /email
+ *   while a second factor is on; POST /reauth makes the session recent. A reset
+ *   with a second factor on needs `code` (401 mfa_required / invalid_code, the
+ *   link left working).
  */
 
 export interface Clock {
@@ -100,7 +113,22 @@ interface UserRow {
   created_at: string;
   email_verified: boolean;
   disabled?: boolean;
+  /** The TOTP secret: pending until enabled. */
+  totp?: { secret: string; enabled: boolean; lastStep: number | null };
+  /** Unused recovery codes. */
+  recoveryCodes: string[];
 }
+
+interface TicketRow {
+  userId: string;
+  exp: number;
+  tries: number;
+  used: boolean;
+}
+
+const STEP_MS = 30_000;
+const TICKET_TTL = 300;
+const TICKET_TRIES = 5;
 
 export type MailKind = 'verify' | 'reset' | 'confirm';
 
@@ -128,6 +156,8 @@ interface SessionRow {
   userId: string;
   revoked: boolean;
   createdAt: number;
+  /** When this session last proved a credential (sign-in, second factor, POST /reauth). */
+  authAt: number;
 }
 
 interface TokenRow {
@@ -163,6 +193,8 @@ export interface FakeOptions {
   linkTtl?: number;
   /** Mails per address (or per user, for resend) and minute before 429 rate_limited. */
   mailsPerMinute?: number;
+  /** Seconds a sign-in counts as recent (REAUTH_MAX_AGE). */
+  reauthMaxAge?: number;
 }
 
 export interface Call {
@@ -198,6 +230,8 @@ export class FakeLatchkey {
   private appUrl: string;
   private linkTtl: number;
   private mailsPerMinute: number;
+  private reauthMaxAge: number;
+  readonly tickets = new Map<string, TicketRow>();
 
   constructor(
     readonly clock: Clock,
@@ -212,6 +246,80 @@ export class FakeLatchkey {
     this.appUrl = options.appUrl ?? 'http://app.test';
     this.linkTtl = options.linkTtl ?? 3600;
     this.mailsPerMinute = options.mailsPerMinute ?? 3;
+    this.reauthMaxAge = options.reauthMaxAge ?? 600;
+  }
+
+  /** The double's authenticator app: the 6-digit code of `secret` at 30-second `step`. */
+  static totp(secret: string, step: number): string {
+    let h = 2166136261;
+    for (const ch of `${secret}:${step}`) h = Math.imul(h ^ ch.charCodeAt(0), 16777619) >>> 0;
+    return String(h % 1_000_000).padStart(6, '0');
+  }
+
+  /** The code the app of `email` shows now (`steps` later when given), for its enabled or pending secret. */
+  codeFor(email: string, steps = 0): string {
+    const secret = this.users.get(email)?.totp?.secret;
+    if (!secret) throw new Error(`no TOTP secret for ${email}`);
+    return FakeLatchkey.totp(secret, Math.floor(this.clock.now / STEP_MS) + steps);
+  }
+
+  /** A TOTP code of the user's secret (enabled, or pending when `pending`), each step once. */
+  private acceptTotp(user: UserRow, code: string, pending = false): boolean {
+    const t = user.totp;
+    if (!t || t.enabled === pending || !/^\d{6}$/.test(code)) return false;
+    const current = Math.floor(this.clock.now / STEP_MS);
+    for (const step of [current - 1, current, current + 1]) {
+      if (FakeLatchkey.totp(t.secret, step) === code) {
+        if (t.lastStep !== null && step <= t.lastStep) return false; // replayed
+        t.lastStep = step;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private static normalizeRecovery(code: string): string {
+    return code.replace(/[^A-Za-z0-9]/g, '').toLowerCase();
+  }
+
+  /** Six digits are a TOTP code; anything else a recovery code (spent when right). */
+  private acceptProof(user: UserRow, input: unknown): boolean {
+    const code = typeof input === 'string' ? input.trim() : '';
+    if (!code) return false;
+    if (/^\d{6}$/.test(code)) return this.acceptTotp(user, code);
+    const wanted = FakeLatchkey.normalizeRecovery(code);
+    const index = user.recoveryCodes.findIndex((c) => FakeLatchkey.normalizeRecovery(c) === wanted);
+    if (index < 0) return false;
+    user.recoveryCodes.splice(index, 1);
+    return true;
+  }
+
+  private newRecoveryCodes(user: UserRow): string[] {
+    const alphabet = 'abcdefghjkmnpqrstuvwxyz23456789';
+    user.recoveryCodes = Array.from({ length: 10 }, () => {
+      const chars = Array.from({ length: 16 }, () => alphabet[Math.floor(Math.random() * alphabet.length)]).join('');
+      return chars.match(/.{4}/g)!.join('-');
+    });
+    return [...user.recoveryCodes];
+  }
+
+  private recent(session: SessionRow): boolean {
+    return this.clock.now - session.authAt <= this.reauthMaxAge * 1000;
+  }
+
+  private reauthRequired(): Response {
+    return this.problem(403, 'reauth_required', 'Confirm it is you: sign in again or use POST /auth/reauth.');
+  }
+
+  private invalidCode(): Response {
+    return this.problem(401, 'invalid_code', 'The code is not valid.');
+  }
+
+  private newSession(user: UserRow): SessionRow {
+    const now = this.clock.now;
+    const session: SessionRow = { id: id('sid'), userId: user.id, revoked: false, createdAt: now, authAt: now };
+    this.sessions.set(session.id, session);
+    return session;
   }
 
   /** The last mail to `address` (of `kind`, if given). */
@@ -324,6 +432,7 @@ export class FakeLatchkey {
       email: u.email,
       email_verified: u.email_verified,
       full_name: u.full_name,
+      mfa_enabled: u.totp?.enabled === true,
       role: 'user' as const,
       is_active: true,
       created_at: u.created_at,
@@ -456,12 +565,12 @@ export class FakeLatchkey {
         full_name: typeof body.full_name === 'string' ? body.full_name : null,
         created_at: new Date(now).toISOString(),
         email_verified: false,
+        recoveryCodes: [],
       };
       this.users.set(email, user);
       this.sendMail(user, 'verify');
       if (this.requireVerifiedEmail) return this.json(202, { user: this.user(user) });
-      const session: SessionRow = { id: id('sid'), userId: user.id, revoked: false, createdAt: now };
-      this.sessions.set(session.id, session);
+      const session = this.newSession(user);
       return this.json(201, this.sessionBody(user), this.issue(session.id, true));
     }
 
@@ -475,9 +584,39 @@ export class FakeLatchkey {
       if (this.requireVerifiedEmail && !user.email_verified) {
         return this.problem(403, 'email_not_verified', 'Verify your email address before signing in.');
       }
-      const session: SessionRow = { id: id('sid'), userId: user.id, revoked: false, createdAt: now };
-      this.sessions.set(session.id, session);
+      if (user.totp?.enabled) {
+        // The password was right; the second step needs the ticket cookie.
+        const ticket = id('ticket');
+        this.tickets.set(ticket, { userId: user.id, exp: now + TICKET_TTL * 1000, tries: 0, used: false });
+        return this.json(202, { mfa_required: true, methods: ['totp', 'recovery_code'] }, [
+          this.cookie('mfa_ticket', ticket, '/api/v1/auth/mfa', TICKET_TTL),
+        ]);
+      }
+      const session = this.newSession(user);
       return this.json(200, this.sessionBody(user), this.issue(session.id, true));
+    }
+
+    if (route === 'POST /api/v1/auth/mfa/verify') {
+      const body = this.parse(rawBody, headers);
+      if (body instanceof Response) return body;
+      const ticketId = this.cookiesOf(headers).mfa_ticket ?? '';
+      const ticket = this.tickets.get(ticketId);
+      if (!ticket || ticket.used || ticket.exp <= now || ticket.tries >= TICKET_TRIES) {
+        return this.problem(401, 'mfa_ticket_invalid', 'Start the sign-in again.');
+      }
+      ticket.tries++;
+      const user = this.userById(ticket.userId)!;
+      const proof = typeof body.code === 'string' ? body.code : body.recovery_code;
+      const right = typeof body.code === 'string'
+        ? /^\d{6}$/.test(body.code.trim()) && this.acceptTotp(user, body.code.trim())
+        : this.acceptProof(user, proof);
+      if (!right) return this.invalidCode();
+      ticket.used = true;
+      const session = this.newSession(user);
+      return this.json(200, this.sessionBody(user), [
+        ...this.issue(session.id, true),
+        this.cookie('mfa_ticket', '', '/api/v1/auth/mfa', 0),
+      ]);
     }
 
     if (route === 'POST /api/v1/auth/refresh') {
@@ -527,6 +666,15 @@ export class FakeLatchkey {
       if (body instanceof Response) return body;
       const errors = this.validatePassword('new_password', body.new_password);
       if (errors.length) return this.problem(422, 'validation_failed', 'Some fields are not valid.', errors);
+      const peek = typeof body.token === 'string' ? this.linkTokens.get(body.token) : undefined;
+      const holder = peek && peek.kind === 'reset' && !peek.used && peek.exp > now ? this.userById(peek.userId) : undefined;
+      if (holder?.totp?.enabled) {
+        // The link alone is not enough: the second factor too (the link stays usable).
+        if (typeof body.code !== 'string' || !body.code.trim()) {
+          return this.problem(401, 'mfa_required', 'This account has a second factor: send a code.');
+        }
+        if (!this.acceptProof(holder, body.code)) return this.invalidCode();
+      }
       const row = this.takeLinkToken(body.token, 'reset');
       const user = row && this.userById(row.userId);
       if (!user) return this.problem(400, 'invalid_token', 'The link is invalid or has expired.');
@@ -570,6 +718,54 @@ export class FakeLatchkey {
     const { user, session } = auth;
 
     if (route === 'GET /api/v1/auth/me') return this.json(200, this.user(user));
+
+    if (route === 'POST /api/v1/auth/reauth') {
+      const body = this.parse(rawBody, headers);
+      if (body instanceof Response) return body;
+      if (body.password !== user.password) return this.problem(401, 'invalid_credentials', 'The password is incorrect.');
+      if (user.totp?.enabled && !this.acceptProof(user, body.code)) return this.invalidCode();
+      session.authAt = now;
+      return this.empty();
+    }
+
+    if (path.startsWith('/api/v1/auth/mfa/') || path === '/api/v1/auth/mfa/totp') {
+      if (!this.recent(session)) return this.reauthRequired();
+      const enabled = user.totp?.enabled === true;
+      if (route === 'POST /api/v1/auth/mfa/totp/setup') {
+        if (enabled) return this.problem(409, 'mfa_already_enabled', 'A second factor is on already.');
+        const secret = Array.from({ length: 32 }, () => 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'[Math.floor(Math.random() * 32)]).join('');
+        user.totp = { secret, enabled: false, lastStep: null };
+        const uri = `otpauth://totp/Latchkey:${encodeURIComponent(user.email)}?secret=${secret}&issuer=Latchkey`;
+        const svg = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><rect width="10" height="10" fill="#fff"/></svg>';
+        return this.json(200, { secret, otpauth_uri: uri, qr_svg: svg });
+      }
+      if (route === 'POST /api/v1/auth/mfa/totp/enable') {
+        const body = this.parse(rawBody, headers);
+        if (body instanceof Response) return body;
+        if (enabled) return this.problem(409, 'mfa_already_enabled', 'A second factor is on already.');
+        if (!user.totp) return this.problem(409, 'mfa_not_enabled', 'Start the setup first.');
+        if (!this.acceptTotp(user, String(body.code ?? '').trim(), true)) return this.invalidCode();
+        user.totp.enabled = true;
+        return this.json(200, { recovery_codes: this.newRecoveryCodes(user) });
+      }
+      if (route === 'DELETE /api/v1/auth/mfa/totp') {
+        const body = this.parse(rawBody, headers);
+        if (body instanceof Response) return body;
+        if (!enabled) return this.problem(409, 'mfa_not_enabled', 'No second factor is on.');
+        if (!this.acceptProof(user, body.code)) return this.invalidCode();
+        user.totp = undefined;
+        user.recoveryCodes = [];
+        return this.empty();
+      }
+      if (route === 'POST /api/v1/auth/mfa/recovery-codes') {
+        if (!enabled) return this.problem(409, 'mfa_not_enabled', 'No second factor is on.');
+        return this.json(200, { recovery_codes: this.newRecoveryCodes(user) });
+      }
+    }
+
+    if ((route === 'PUT /api/v1/auth/password' || route === 'PUT /api/v1/auth/email') && user.totp?.enabled && !this.recent(session)) {
+      return this.reauthRequired();
+    }
 
     if (route === 'POST /api/v1/auth/logout-all') {
       for (const s of this.sessions.values()) if (s.userId === user.id) s.revoked = true;
