@@ -21,54 +21,13 @@ SERVER=""
 SERVER_URL=${1:-}
 NAME="latchkey_bench_$$"
 CREATED_DB=""   # postgres or mysql, once we created a database there
-LOG_SHOWN=""
 
-show_log() {
-  [ -n "$LOG_SHOWN" ] && return 0
-  LOG_SHOWN=1
-  if [ -s "$LOG" ]; then
-    echo "---- last 40 lines of the server log ----" >&2
-    tail -n 40 "$LOG" >&2
-    echo "----" >&2
-  fi
-}
-
-die() {
-  echo "bench/run.sh: FATAL: $*" >&2
-  show_log
-  exit 1
-}
-
-cleanup() {
-  local status=$?
-  if [ -n "$SERVER" ] && kill -0 "$SERVER" 2>/dev/null; then
-    kill "$SERVER" 2>/dev/null || true
-    wait "$SERVER" 2>/dev/null || true
-  fi
-  if [ "$status" -ne 0 ]; then show_log; fi
+cleanup_extra() {
   drop_db || echo "bench/run.sh: warning: could not drop database $NAME; drop it by hand" >&2
-  rm -rf "$WORK"
 }
-trap cleanup EXIT
-
-# Waits until the server we started answers /health; fails if it exits first
-# or is not up within START_TIMEOUT seconds.
-wait_for_server() {
-  local deadline=$((SECONDS + START_TIMEOUT)) rc
-  until curl -sf --max-time 2 "$BASE/health" >/dev/null; do
-    if ! kill -0 "$SERVER" 2>/dev/null; then
-      rc=0
-      wait "$SERVER" || rc=$?
-      SERVER=""
-      die "the server exited (status $rc) before answering $BASE/health"
-    fi
-    if ((SECONDS >= deadline)); then
-      die "the server did not answer $BASE/health within ${START_TIMEOUT}s"
-    fi
-    sleep 0.2
-  done
-  kill -0 "$SERVER" 2>/dev/null || die "the server exited; something else answers on port $PORT"
-}
+SCRIPT=bench/run.sh
+# shellcheck source=scripts/server-lib.sh
+source scripts/server-lib.sh
 
 # %XX-decodes a URL component.
 urldecode() {
@@ -154,9 +113,7 @@ esac
 cargo build --release --quiet
 BIN=target/release/latchkey
 [ -x "$BIN" ] || die "$BIN was not built"
-if curl -sf --max-time 2 "$BASE/health" >/dev/null; then
-  die "something already answers on port $PORT; stop it or set PORT"
-fi
+require_free_port
 # The access token is minted once and used for every run: give it a day.
 APP_ENV=development BIND_ADDR="127.0.0.1:$PORT" DATABASE_URL="$DB" COOKIE_SECURE=false \
   JWT_SECRET="bench-secret-bench-secret-bench-secret" BCRYPT_COST="${BCRYPT_COST:-12}" ACCESS_TOKEN_TTL=1d \

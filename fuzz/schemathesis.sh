@@ -17,53 +17,10 @@ BASE="http://127.0.0.1:$PORT"
 WORK=$(mktemp -d)
 LOG="$WORK/server.log"
 SERVER=""
-LOG_SHOWN=""
 
-show_log() {
-  [ -n "$LOG_SHOWN" ] && return 0
-  LOG_SHOWN=1
-  if [ -s "$LOG" ]; then
-    echo "---- last 40 lines of the server log ----" >&2
-    tail -n 40 "$LOG" >&2
-    echo "----" >&2
-  fi
-}
-
-die() {
-  echo "fuzz/schemathesis.sh: FATAL: $*" >&2
-  show_log
-  exit 1
-}
-
-cleanup() {
-  local status=$?
-  if [ -n "$SERVER" ] && kill -0 "$SERVER" 2>/dev/null; then
-    kill "$SERVER" 2>/dev/null || true
-    wait "$SERVER" 2>/dev/null || true
-  fi
-  if [ "$status" -ne 0 ]; then show_log; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-# Waits until the server we started answers /health; fails if it exits first
-# or is not up within START_TIMEOUT seconds.
-wait_for_server() {
-  local deadline=$((SECONDS + START_TIMEOUT)) rc
-  until curl -sf --max-time 2 "$BASE/health" >/dev/null; do
-    if ! kill -0 "$SERVER" 2>/dev/null; then
-      rc=0
-      wait "$SERVER" || rc=$?
-      SERVER=""
-      die "the server exited (status $rc) before answering $BASE/health"
-    fi
-    if ((SECONDS >= deadline)); then
-      die "the server did not answer $BASE/health within ${START_TIMEOUT}s"
-    fi
-    sleep 0.2
-  done
-  kill -0 "$SERVER" 2>/dev/null || die "the server exited; something else answers on port $PORT"
-}
+SCRIPT=fuzz/schemathesis.sh
+# shellcheck source=scripts/server-lib.sh
+source scripts/server-lib.sh
 
 command -v curl >/dev/null || die "curl is missing: apt-get install curl"
 command -v schemathesis >/dev/null || python3 -m pip install --quiet "schemathesis>=4,<5"
@@ -77,9 +34,7 @@ else
   BIN=target/release/latchkey
   [ -x "$BIN" ] || die "$BIN was not built"
 fi
-if curl -sf --max-time 2 "$BASE/health" >/dev/null; then
-  die "something already answers on port $PORT; stop it or set PORT"
-fi
+require_free_port
 SECRET="fuzz-secret-fuzz-secret-fuzz-secret-1"
 # One access token serves the whole run, however long: give it a day.
 BIND_ADDR="127.0.0.1:$PORT" DATABASE_URL="sqlite://$WORK/fuzz.db?mode=rwc" COOKIE_SECURE=false \

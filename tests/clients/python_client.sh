@@ -21,23 +21,9 @@ WORK=$(mktemp -d)
 LOG="$WORK/server.log"
 SERVER=""
 
-die() {
-  echo "tests/clients/python_client.sh: FATAL: $*" >&2
-  if [ -s "$LOG" ]; then
-    echo "---- last 40 lines of the server log ----" >&2
-    tail -n 40 "$LOG" >&2
-  fi
-  exit 1
-}
-
-cleanup() {
-  if [ -n "$SERVER" ] && kill -0 "$SERVER" 2>/dev/null; then
-    kill "$SERVER" 2>/dev/null || true
-    wait "$SERVER" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+SCRIPT=tests/clients/python_client.sh
+# shellcheck source=scripts/server-lib.sh
+source scripts/server-lib.sh
 
 [ -x "$BIN" ] || die "$BIN is not an executable: run cargo build, or set LATCHKEY_BIN"
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
@@ -61,17 +47,7 @@ BASE="http://127.0.0.1:$PORT"
   COOKIE_SECURE=false JWT_SECRET="python-client-secret-python-client-1" BCRYPT_COST=4 RUST_LOG=warn \
   exec "$BIN" serve) >"$LOG" 2>&1 &
 SERVER=$!
-deadline=$((SECONDS + START_TIMEOUT))
-until "$PY" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$BASE/health" 2>/dev/null; do
-  if ! kill -0 "$SERVER" 2>/dev/null; then
-    rc=0
-    wait "$SERVER" || rc=$?
-    SERVER=""
-    die "the server exited (status $rc) before answering $BASE/health"
-  fi
-  ((SECONDS < deadline)) || die "the server did not answer $BASE/health within ${START_TIMEOUT}s"
-  sleep 0.2
-done
+wait_for_server
 
 echo "==> the journey"
 PYTHONPATH="$WORK/client" "$PY" - "$BASE" <<'PYTHON'
