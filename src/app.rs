@@ -152,6 +152,10 @@ async fn purge_on_schedule(state: AppState) {
             Ok(n) => tracing::info!(email_tokens = n, "purged used and expired email tokens"),
             Err(e) => tracing::warn!(error = %e, "email-token purge failed; retrying at the next interval"),
         }
+        match crate::auth::mfa::purge_dead_tickets(&state.db).await {
+            Ok(n) => tracing::info!(mfa_tickets = n, "purged used and expired login tickets"),
+            Err(e) => tracing::warn!(error = %e, "login-ticket purge failed; retrying at the next interval"),
+        }
         match crate::mail::purge_sent(&state.db, SENT_MAIL_KEPT).await {
             Ok(n) => tracing::info!(mails = n, "purged sent mails"),
             Err(e) => tracing::warn!(error = %e, "mail purge failed; retrying at the next interval"),

@@ -75,19 +75,47 @@ pub fn client_ip(req: &Request, trusted: &[IpNet], header: ForwardedHeader) -> O
     Some(resolve_hops(peer, &hops, trusted))
 }
 
-/// The `for=` value of each RFC 7239 element, in order (elements without one
-/// count as an unknown hop, which ends the walk).
+/// The `for=` value of each RFC 7239 element, in order. Separators inside
+/// quoted strings do not count (a client can put `,for=…` into a quoted
+/// `host=`), and an element without exactly one `for=` is an unknown hop,
+/// which ends the walk.
 pub fn forwarded_for_values(header: &str) -> Vec<String> {
-    header
-        .split(',')
+    split_unquoted(header, ',')
+        .into_iter()
         .map(|element| {
-            element
-                .split(';')
+            let mut values = split_unquoted(element, ';')
+                .into_iter()
                 .filter_map(|pair| pair.split_once('='))
-                .find(|(key, _)| key.trim().eq_ignore_ascii_case("for"))
-                .map_or_else(|| "unknown".to_owned(), |(_, value)| value.trim().trim_matches('"').to_owned())
+                .filter(|(key, _)| key.trim().eq_ignore_ascii_case("for"))
+                .map(|(_, value)| value.trim());
+            match (values.next(), values.next()) {
+                (Some(value), None) => {
+                    value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value).to_owned()
+                }
+                _ => "unknown".to_owned(),
+            }
         })
         .collect()
+}
+
+/// Splits on `separator` outside double-quoted strings (with `\` escapes).
+fn split_unquoted(s: &str, separator: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            c if c == separator && !quoted => {
+                parts.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    parts.push(&s[start..]);
+    parts
 }
 
 /// An address as proxies write it: `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1`,
@@ -186,5 +214,18 @@ mod tests {
             ip("10.0.0.1")
         );
         assert_eq!(resolve_hops(ip("10.0.0.1"), &forwarded_for_values("for=unknown"), &trusted), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn separators_inside_quotes_cannot_smuggle_a_hop() {
+        let trusted = ["10.0.0.0/8".parse().unwrap()];
+        // A proxy that copies the client's Host into a quoted host= parameter.
+        let header = r#"for=203.0.113.5;host="x,for=1.2.3.4", for=10.0.0.2"#;
+        assert_eq!(forwarded_for_values(header), ["203.0.113.5", "10.0.0.2"]);
+        assert_eq!(resolve_hops(ip("10.0.0.1"), &forwarded_for_values(header), &trusted), ip("203.0.113.5"));
+        let header = r#"host="a;for=1.2.3.4";for=203.0.113.5"#;
+        assert_eq!(forwarded_for_values(header), ["203.0.113.5"]);
+        // Two for= in one element is nobody's address.
+        assert_eq!(forwarded_for_values("for=1.2.3.4;for=5.6.7.8"), ["unknown"]);
     }
 }

@@ -376,8 +376,11 @@ impl AuthApi {
         let user_id = current.user.id;
         let txn = state.db.begin().await?;
         accounts::set_password(&txn, user_id, hash).await?;
-        // A reset link mailed before the change must not undo it.
+        // A reset link mailed before the change must not undo it, nor an email
+        // change or a half-done login started with the old password.
         email_tokens::void(&txn, user_id, Purpose::ResetPassword).await?;
+        email_tokens::void(&txn, user_id, Purpose::ChangeEmail).await?;
+        mfa::close_all_tickets(&txn, user_id).await?;
         let revoked = sessions::revoke_all(&txn, user_id, Some(current.session_id)).await?;
         Entry::new(Event::PasswordChanged, user_id, &client)
             .detail(format!("{revoked} other sessions revoked"))

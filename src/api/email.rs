@@ -190,17 +190,16 @@ impl EmailApi {
         let password = NewPassword::parse("new_password", &body.new_password, &personal)
             .map_err(|e| ApiError::Validation(vec![e]))?;
         // With a second factor, the link alone is not enough: a stolen mailbox
-        // must not take over the account. Checked before the token is spent.
-        let mut used_recovery_code = false;
-        if user.mfa_enabled {
-            let code = body.code.as_deref().filter(|c| !c.trim().is_empty()).ok_or(ApiError::MfaRequired)?;
-            let proof = mfa::Proof::from_input(code);
-            let key = state.data_key.as_deref().ok_or(ApiError::InvalidCode)?;
-            if !mfa::accept(&state.db, key, user.id, &proof).await? {
-                Entry::new(Event::MfaFailed, user.id, &client).detail("password reset").record(&state.db).await?;
-                return Err(ApiError::InvalidCode);
-            }
-            used_recovery_code = matches!(proof, mfa::Proof::Recovery(_));
+        // must not take over the account. Guesses spend the account's failure
+        // budget like passwords, and a wrong code rolls back, so the link survives.
+        let proof = match (user.mfa_enabled, body.code.as_deref().filter(|c| !c.trim().is_empty())) {
+            (false, _) => None,
+            (true, None) => return Err(ApiError::MfaRequired),
+            (true, Some(code)) => Some(mfa::Proof::from_input(code)),
+        };
+        let budget = Budget::Account(&user.email);
+        if proof.is_some() {
+            state.limiters.spend(&budget).await?;
         }
         let hash = state.passwords.hash(password.expose()).await?;
 
@@ -209,9 +208,22 @@ impl EmailApi {
         if !email_tokens::spend(&txn, &body.token, Purpose::ResetPassword).await? {
             return Err(ApiError::InvalidToken);
         }
+        if let Some(proof) = &proof {
+            let key = state.data_key.as_deref().ok_or(ApiError::InvalidCode)?;
+            if !mfa::accept(&state.db, &txn, key, user.id, proof).await? {
+                txn.rollback().await?;
+                Entry::new(Event::MfaFailed, user.id, &client).detail("password reset").record(&state.db).await?;
+                return Err(ApiError::InvalidCode);
+            }
+            state.limiters.refund(&budget).await;
+        }
+        let used_recovery_code = matches!(proof, Some(mfa::Proof::Recovery(_)));
         accounts::set_password(&txn, user.id, hash).await?;
         accounts::mark_verified(&txn, user.id).await?;
+        // Whatever someone else started with the old password ends here.
         email_tokens::void(&txn, user.id, Purpose::ResetPassword).await?;
+        email_tokens::void(&txn, user.id, Purpose::ChangeEmail).await?;
+        mfa::close_all_tickets(&txn, user.id).await?;
         let revoked = sessions::revoke_all(&txn, user.id, None).await?;
         mail::enqueue(&txn, templates::password_changed(&user.email, &context(&state, &client))).await?;
         if used_recovery_code {
@@ -314,9 +326,12 @@ impl EmailApi {
         state.limiters.refund(&budget).await;
 
         let ctx = context(&state, &client);
+        // Read before the transaction: its first statement should be a write
+        // (SQLite refuses a read-then-write transaction after a concurrent write).
+        let taken = accounts::find_by_email(&state.db, &new_email).await?.is_some();
         let txn = state.db.begin().await?;
         if state.limiters.allow_mail_to(new_email.as_str(), Purpose::ChangeEmail.as_str()).await {
-            if accounts::find_by_email(&txn, &new_email).await?.is_some() {
+            if taken {
                 mail::enqueue(&txn, templates::email_in_use(new_email.as_str(), &ctx)).await?;
             } else {
                 let ttl = state.config.email_change_ttl;
@@ -356,6 +371,8 @@ impl EmailApi {
         // On 409 the transaction rolls back and the token stays unspent.
         accounts::change_email(&txn, row.user_id, &new_email).await?;
         email_tokens::void(&txn, row.user_id, Purpose::VerifyEmail).await?;
+        // A reset link mailed to the old address must not work after the move.
+        email_tokens::void(&txn, row.user_id, Purpose::ResetPassword).await?;
         Entry::new(Event::EmailChanged, row.user_id, &client).record(&txn).await?;
         txn.commit().await?;
         Ok(Done::NoContent)

@@ -89,7 +89,11 @@ async fn prove(state: &AppState, current: &CurrentUser, password: &str, code: Op
     if current.user.mfa_enabled {
         let code = code.filter(|c| !c.trim().is_empty()).ok_or(ApiError::InvalidCode)?;
         let proof = Proof::from_input(code);
-        if !mfa::accept(&state.db, key(state)?, current.user.id, &proof).await? {
+        if !mfa::accept(&state.db, &state.db, key(state)?, current.user.id, &proof).await? {
+            Entry::new(Event::MfaFailed, current.user.id, &ClientInfo::default())
+                .detail("reauth")
+                .record(&state.db)
+                .await?;
             return Err(ApiError::InvalidCode);
         }
         recovery = matches!(proof, Proof::Recovery(_));
@@ -146,12 +150,12 @@ impl MfaApi {
         if current.user.mfa_enabled {
             return Err(ApiError::MfaAlreadyEnabled);
         }
-        let txn = state.db.begin().await?;
-        let has_setup = crate::entity::mfa_totp::Entity::find_by_id(current.user.id).one(&txn).await?.is_some();
+        let has_setup = crate::entity::mfa_totp::Entity::find_by_id(current.user.id).one(&state.db).await?.is_some();
         if !has_setup {
             return Err(ApiError::MfaNotEnabled);
         }
-        if !mfa::accept_totp(&txn, key(&state)?, current.user.id, &body.0.code, true).await? {
+        let txn = state.db.begin().await?;
+        if !mfa::accept_totp(&state.db, &txn, key(&state)?, current.user.id, &body.0.code, true).await? {
             return Err(ApiError::InvalidCode);
         }
         let codes = mfa::enable(&txn, current.user.id).await?;
@@ -177,10 +181,17 @@ impl MfaApi {
         if !current.user.mfa_enabled {
             return Err(ApiError::MfaNotEnabled);
         }
+        // Guesses spend the session's failure budget: a hijacked session must
+        // not get unlimited tries at turning the second factor off.
+        let budget = Budget::Session(current.session_id);
+        state.limiters.spend(&budget).await?;
         let txn = state.db.begin().await?;
-        if !mfa::accept(&txn, key(&state)?, current.user.id, &Proof::from_input(&body.0.code)).await? {
+        if !mfa::accept(&state.db, &txn, key(&state)?, current.user.id, &Proof::from_input(&body.0.code)).await? {
+            txn.rollback().await?;
+            Entry::new(Event::MfaFailed, current.user.id, &client).detail("disable").record(&state.db).await?;
             return Err(ApiError::InvalidCode);
         }
+        state.limiters.refund(&budget).await;
         mfa::disable(&txn, current.user.id).await?;
         mail::enqueue(&txn, templates::mfa_disabled(&current.user.email, &context(&state, &client), false)).await?;
         Entry::new(Event::MfaDisabled, current.user.id, &client).record(&txn).await?;
@@ -203,8 +214,10 @@ impl MfaApi {
         }
         let txn = state.db.begin().await?;
         let codes = mfa::replace_recovery_codes(&txn, current.user.id).await?;
+        mail::enqueue(&txn, templates::recovery_codes_replaced(&current.user.email, &context(&state, &client))).await?;
         Entry::new(Event::RecoveryCodesRegenerated, current.user.id, &client).record(&txn).await?;
         txn.commit().await?;
+        state.outbox.wake();
         Ok(CodesIssued::Ok(Json(RecoveryCodes { recovery_codes: codes })))
     }
 
@@ -239,14 +252,20 @@ impl MfaApi {
             None => Budget::Account(&user.email),
         };
         state.limiters.spend(&budget).await?;
-        if !mfa::accept(&state.db, key(&state)?, user.id, &proof).await? {
+        // The code and the ticket are spent together: a verify that loses the
+        // race for the ticket must not burn a recovery code.
+        let txn = state.db.begin().await?;
+        if !mfa::accept(&state.db, &txn, key(&state)?, user.id, &proof).await? {
+            txn.rollback().await?;
             Entry::new(Event::MfaFailed, user.id, &client).record(&state.db).await?;
             return Err(ApiError::InvalidCode);
         }
-        state.limiters.refund(&budget).await;
-        if !mfa::close_ticket(&state.db, ticket.id).await? {
+        if !mfa::close_ticket(&txn, ticket.id).await? {
+            txn.rollback().await?;
             return Err(ApiError::MfaTicketInvalid);
         }
+        txn.commit().await?;
+        state.limiters.refund(&budget).await;
         if !user.is_active {
             return Err(ApiError::AccountDisabled);
         }

@@ -270,6 +270,8 @@ impl UsersApi {
         id: Path<Uuid>,
     ) -> Result<UserDeleted, ApiError> {
         current.require_role(MIN_ROLE)?;
+        // Stripping a second factor is as sensitive as changing one's own.
+        current.require_recent(state.config.reauth_max_age)?;
         let target = find_user(&state, id.0).await?;
         check_manage(&current.user, &target)?;
         if !target.mfa_enabled {

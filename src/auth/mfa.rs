@@ -116,14 +116,20 @@ fn matching_step(secret: Vec<u8>, code: &str, at: DateTime<Utc>) -> Option<i64> 
 
 /// Checks a TOTP code against the user's secret (enabled, or only pending when
 /// `pending` is true) and records its step, so it never works again.
+///
+/// The secret is read on `reader` and the step recorded on `writer`: in a
+/// transaction, pass the pool as `reader`, so the transaction's first
+/// statement is the write (SQLite refuses a read-then-write transaction when
+/// another connection wrote in between).
 pub async fn accept_totp(
-    db: &impl ConnectionTrait,
+    reader: &impl ConnectionTrait,
+    writer: &impl ConnectionTrait,
     key: &DataKey,
     user_id: Uuid,
     code: &str,
     pending: bool,
 ) -> Result<bool, ApiError> {
-    let Some(row) = mfa_totp::Entity::find_by_id(user_id).one(db).await? else {
+    let Some(row) = mfa_totp::Entity::find_by_id(user_id).one(reader).await? else {
         return Ok(false);
     };
     if row.enabled_at.is_some() == pending {
@@ -141,7 +147,7 @@ pub async fn accept_totp(
     if with_previous_key {
         update = update.col_expr(mfa_totp::Column::SecretEnc, Expr::value(key.encrypt(&secret)));
     }
-    Ok(update.exec(db).await?.rows_affected == 1)
+    Ok(update.exec(writer).await?.rows_affected == 1)
 }
 
 /// Turns a pending setup on (after its first code was accepted) and returns
@@ -224,16 +230,18 @@ pub async fn spend_recovery_code(db: &impl ConnectionTrait, user_id: Uuid, code:
     Ok(spent == 1)
 }
 
-/// Checks a proof for a user whose second factor is on.
+/// Checks a proof for a user whose second factor is on (see [`accept_totp`]
+/// for `reader` and `writer`).
 pub async fn accept(
-    db: &impl ConnectionTrait,
+    reader: &impl ConnectionTrait,
+    writer: &impl ConnectionTrait,
     key: &DataKey,
     user_id: Uuid,
     proof: &Proof<'_>,
 ) -> Result<bool, ApiError> {
     match proof {
-        Proof::Totp(code) => accept_totp(db, key, user_id, code, false).await,
-        Proof::Recovery(code) => spend_recovery_code(db, user_id, code).await,
+        Proof::Totp(code) => accept_totp(reader, writer, key, user_id, code, false).await,
+        Proof::Recovery(code) => spend_recovery_code(writer, user_id, code).await,
     }
 }
 
@@ -286,6 +294,24 @@ pub async fn close_ticket(db: &impl ConnectionTrait, ticket_id: Uuid) -> Result<
         .await?
         .rows_affected;
     Ok(closed == 1)
+}
+
+/// Ends every open login ticket of the user (their password just changed).
+pub async fn close_all_tickets(db: &impl ConnectionTrait, user_id: Uuid) -> Result<(), ApiError> {
+    mfa_ticket::Entity::delete_many().filter(mfa_ticket::Column::UserId.eq(user_id)).exec(db).await?;
+    Ok(())
+}
+
+/// Deletes tickets that can never be used again.
+pub async fn purge_dead_tickets(db: &impl ConnectionTrait) -> Result<u64, sea_orm::DbErr> {
+    let now = now();
+    Ok(mfa_ticket::Entity::delete_many()
+        .filter(
+            Condition::any().add(mfa_ticket::Column::UsedAt.is_not_null()).add(mfa_ticket::Column::ExpiresAt.lt(now)),
+        )
+        .exec(db)
+        .await?
+        .rows_affected)
 }
 
 /// Whether any user has a second factor (production then needs the key).

@@ -233,6 +233,8 @@ pub struct Config {
 pub use docs::{env_example, help_text, readme_table};
 
 pub const MIN_SECRET_BYTES: usize = 32;
+/// The longest lifetime any duration setting may have (ten years).
+pub const MAX_LIFETIME: Duration = Duration::from_secs(3650 * 86_400);
 pub const MIN_PRODUCTION_BCRYPT_COST: u32 = 10;
 
 /// Parses `Config` alone (the binary's subcommands do not take settings as flags).
@@ -372,6 +374,29 @@ impl Config {
         ] {
             if value.is_zero() {
                 bail!("{name} must be longer than zero");
+            }
+        }
+        if self.data_encryption_key_previous.is_some() && self.data_encryption_key.is_none() {
+            bail!(
+                "DATA_ENCRYPTION_KEY_PREVIOUS is set without DATA_ENCRYPTION_KEY: set the new key as DATA_ENCRYPTION_KEY"
+            );
+        }
+        // Lifetimes are added to "now": bound them well below where date
+        // arithmetic overflows.
+        for (name, value) in [
+            ("ACCESS_TOKEN_TTL", self.access_token_ttl),
+            ("REFRESH_TOKEN_TTL", self.refresh_token_ttl),
+            ("SESSION_MAX_AGE", self.session_max_age),
+            ("REFRESH_REUSE_GRACE", self.refresh_reuse_grace),
+            ("LOGIN_LOCKOUT", self.login_lockout),
+            ("DEVICE_COOKIE_TTL", self.device_cookie_ttl),
+            ("PASSWORD_RESET_TTL", self.password_reset_ttl),
+            ("EMAIL_VERIFICATION_TTL", self.email_verification_ttl),
+            ("EMAIL_CHANGE_TTL", self.email_change_ttl),
+            ("REAUTH_MAX_AGE", self.reauth_max_age),
+        ] {
+            if value > MAX_LIFETIME {
+                bail!("{name} must be at most {} days", MAX_LIFETIME.as_secs() / 86_400);
             }
         }
         for (name, value) in [
@@ -537,6 +562,14 @@ mod tests {
         assert!(err.contains("ACCESS_TOKEN_TTL"), "{err}");
         // Development keeps working with anything, as before.
         assert!(config(&[("ALLOWED_ORIGINS", "null"), ("ACCESS_TOKEN_TTL", "8d")]).is_ok());
+    }
+
+    #[test]
+    fn absurd_lifetimes_and_a_lone_previous_key_are_refused_by_name() {
+        let err = config(&[("DEVICE_COOKIE_TTL", "99999999d")]).unwrap_err().to_string();
+        assert!(err.contains("DEVICE_COOKIE_TTL"), "{err}");
+        let err = config(&[("DATA_ENCRYPTION_KEY_PREVIOUS", "AAAA")]).unwrap_err().to_string();
+        assert!(err.contains("DATA_ENCRYPTION_KEY"), "{err}");
     }
 
     #[test]

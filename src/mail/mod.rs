@@ -201,11 +201,15 @@ impl Outbox {
             }
             Err(SendError::Permanent(e)) => {
                 row.failed_at = Set(Some(now()));
+                row.text_body = Set(String::new());
+                row.html_body = Set(String::new());
                 tracing::error!(mail_id = id, attempts, error = %e, "mail refused for good; kept in the outbox as failed");
                 row.last_error = Set(Some(cut(e)));
             }
             Err(SendError::Transient(e)) if attempts as u32 >= self.inner.max_attempts => {
                 row.failed_at = Set(Some(now()));
+                row.text_body = Set(String::new());
+                row.html_body = Set(String::new());
                 tracing::error!(mail_id = id, attempts, error = %e, "mail out of attempts; kept in the outbox as failed");
                 row.last_error = Set(Some(cut(e)));
             }
@@ -254,7 +258,8 @@ impl Outbox {
     }
 }
 
-/// Deletes sent mails older than `older_than` (failed ones stay for the operator).
+/// Deletes sent and failed mails older than `older_than` (their bodies are
+/// already cleared; the rows are the delivery record).
 pub async fn purge_sent(db: &DatabaseConnection, older_than: Duration) -> Result<u64, sea_orm::DbErr> {
     let cutoff = now() - chrono_duration(older_than);
     Ok(mail_outbox::Entity::delete_many().filter(mail_outbox::Column::SentAt.lt(cutoff)).exec(db).await?.rows_affected)

@@ -132,6 +132,18 @@ pub fn mfa_disabled(to: &str, ctx: &Context, by_admin: bool) -> Mail {
     )
 }
 
+pub fn recovery_codes_replaced(to: &str, ctx: &Context) -> Mail {
+    compose(
+        to,
+        ctx,
+        "New recovery codes were made",
+        "Ten new recovery codes were made for your account; the old ones no longer work.",
+        None,
+        "If this was not you, someone is signed in to your account: change your password (that signs \
+         everyone else out), make new recovery codes, and tell us.",
+    )
+}
+
 pub fn recovery_code_used(to: &str, ctx: &Context) -> Mail {
     compose(
         to,

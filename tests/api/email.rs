@@ -331,6 +331,7 @@ async fn a_mail_refused_for_good_is_kept_as_failed_and_not_retried() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(row.attempts, 1);
+    assert!(row.text_body.is_empty() && row.html_body.is_empty(), "a failed mail keeps no live link");
     assert!(row.sent_at.is_none() && row.last_error.unwrap().contains("550"));
 }
 
@@ -409,4 +410,17 @@ async fn the_outbox_worker_delivers_a_burst_of_mail() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     eprintln!("outbox: {n} mails in {:?} ({:.0}/s)", started.elapsed(), n as f64 / started.elapsed().as_secs_f64());
+}
+
+#[tokio::test]
+async fn a_reset_ends_a_pending_email_change() {
+    let (app, sink) = spawn_with_mail(|_| {}).await;
+    let (email, _) = app.signed_up().await;
+    let new = unique_email();
+    assert_eq!(change_email(&app, &new, PASSWORD).await.status(), StatusCode::ACCEPTED);
+    let confirm = sink.wait_for(&new).await.token("confirm-email");
+    forgot(&app, &email).await;
+    let token = sink.wait_for_subject(&email, "Reset your password").await.token("reset-password");
+    assert_eq!(reset(&app, &token, NEW_PASSWORD).await.status(), StatusCode::NO_CONTENT);
+    assert_problem(post(&app, "/email/confirm", json!({"token": confirm})).await, 400, "invalid_token").await;
 }

@@ -321,3 +321,55 @@ async fn wrong_codes_count_toward_the_account_budget() {
     assert_problem(app.another_browser().login(&email, PASSWORD).await, 429, "rate_limited").await;
     let _ = auth;
 }
+
+#[tokio::test]
+async fn guessing_codes_with_a_reset_link_spends_the_account_budget() {
+    let (app, sink) = spawn_with_mail(|_| {}).await;
+    let (auth, _, email) = user_with_totp(&app).await;
+    post(&app, "/password/forgot", json!({"email": email})).await;
+    let token = sink.wait_for_subject(&email, "Reset your password").await.token("reset-password");
+    let reset = |code: String| {
+        let body = json!({"token": token, "new_password": "Fresh4-Lantern-Quay", "code": code});
+        let (client, url) = (Client::new(), app.url("/api/v1/auth/password/reset"));
+        async move { client.post(url).json(&body).send().await.unwrap() }
+    };
+    for guess in 0..10 {
+        assert_problem(reset(format!("{guess:06}")).await, 401, "invalid_code").await;
+    }
+    assert_problem(reset(auth.code(0)).await, 429, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn guessing_codes_to_turn_the_second_factor_off_spends_the_session_budget() {
+    let app = spawn_app().await;
+    let (auth, _, _) = user_with_totp(&app).await;
+    let disable = |code: String| {
+        let (client, url) = (app.client.clone(), app.url("/api/v1/auth/mfa/totp"));
+        async move { client.delete(url).json(&json!({"code": code})).send().await.unwrap() }
+    };
+    for guess in 0..10 {
+        assert_problem(disable(format!("{guess:06}")).await, 401, "invalid_code").await;
+    }
+    assert_problem(disable(auth.code(0)).await, 429, "rate_limited").await;
+    let me: Value = app.me().await.json().await.unwrap();
+    assert_eq!(me["mfa_enabled"], true);
+}
+
+#[tokio::test]
+async fn new_recovery_codes_are_mailed() {
+    let (app, sink) = spawn_with_mail(|_| {}).await;
+    let (_, _, email) = user_with_totp(&app).await;
+    assert_eq!(post(&app, "/mfa/recovery-codes", json!({})).await.status(), StatusCode::OK);
+    sink.wait_for_subject(&email, "New recovery codes were made").await;
+}
+
+#[tokio::test]
+async fn an_admin_needs_a_recent_sign_in_to_strip_a_second_factor() {
+    let app = spawn_app_with(|c| c.reauth_max_age = Duration::from_secs(1)).await;
+    let (_, _, _) = user_with_totp(&app).await;
+    let id = app.me().await.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let (admin, _) = app.browser_with_role(latchkey::domain::Role::Admin).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let resp = admin.client.delete(app.url(&format!("/api/v1/users/{id}/mfa"))).send().await.unwrap();
+    assert_problem(resp, 403, "reauth_required").await;
+}
