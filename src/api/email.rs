@@ -23,7 +23,6 @@ use crate::{
         sessions,
     },
     client::ClientInfo,
-    clock::now,
     domain::{Email, NewPassword, personal_words},
     entity::user,
     error::{ApiError, FieldError},
@@ -55,7 +54,7 @@ const FORGOT_MESSAGE: &str = "If an account exists for that address, a link to r
 
 /// The who-when-where of a mail about `client`'s request.
 fn context<'a>(state: &'a AppState, client: &ClientInfo) -> templates::Context<'a> {
-    templates::Context { app_name: &state.config.app_name, app_url: &state.config.app_url, at: now(), ip: client.ip }
+    templates::Context::new(&state.config, client.ip)
 }
 
 /// Queues a verification mail for `user` on the caller's transaction, within

@@ -29,7 +29,6 @@ use crate::{
         tokens::TokenType,
     },
     client::ClientInfo,
-    clock::now,
     entity::user,
     error::ApiError,
     mail::{self, templates},
@@ -74,12 +73,18 @@ fn key(state: &AppState) -> Result<&DataKey, ApiError> {
 }
 
 fn context<'a>(state: &'a AppState, client: &ClientInfo) -> templates::Context<'a> {
-    templates::Context { app_name: &state.config.app_name, app_url: &state.config.app_url, at: now(), ip: client.ip }
+    templates::Context::new(&state.config, client.ip)
 }
 
 /// Checks the caller's password (and code, with a second factor on) on the
 /// session's failure budget: the shared proof behind `/reauth`.
-async fn prove(state: &AppState, current: &CurrentUser, password: &str, code: Option<&str>) -> Result<bool, ApiError> {
+async fn prove(
+    state: &AppState,
+    current: &CurrentUser,
+    client: &ClientInfo,
+    password: &str,
+    code: Option<&str>,
+) -> Result<bool, ApiError> {
     let budget = Budget::Session(current.session_id);
     state.limiters.spend(&budget).await?;
     if !accounts::check_password(&state.passwords, Some(&current.user), password).await? {
@@ -90,10 +95,7 @@ async fn prove(state: &AppState, current: &CurrentUser, password: &str, code: Op
         let code = code.filter(|c| !c.trim().is_empty()).ok_or(ApiError::InvalidCode)?;
         let proof = Proof::from_input(code);
         if !mfa::accept(&state.db, &state.db, key(state)?, current.user.id, &proof).await? {
-            Entry::new(Event::MfaFailed, current.user.id, &ClientInfo::default())
-                .detail("reauth")
-                .record(&state.db)
-                .await?;
+            Entry::new(Event::MfaFailed, current.user.id, client).detail("reauth").record(&state.db).await?;
             return Err(ApiError::InvalidCode);
         }
         recovery = matches!(proof, Proof::Recovery(_));
@@ -292,7 +294,7 @@ impl MfaApi {
         body: JsonBody<ReauthRequest>,
     ) -> Result<Done, ApiError> {
         let body = body.0;
-        let used_recovery = prove(&state, &current, &body.password, body.code.as_deref()).await?;
+        let used_recovery = prove(&state, &current, &client, &body.password, body.code.as_deref()).await?;
         if used_recovery {
             note_recovery_code_used(&state, &current.user, &client).await?;
         }

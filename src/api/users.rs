@@ -280,12 +280,7 @@ impl UsersApi {
         let txn = state.db.begin().await?;
         claim_manageable(&txn, &current.user, target.id).await?;
         crate::auth::mfa::disable(&txn, target.id).await?;
-        let ctx = crate::mail::templates::Context {
-            app_name: &state.config.app_name,
-            app_url: &state.config.app_url,
-            at: now(),
-            ip: client.ip,
-        };
+        let ctx = crate::mail::templates::Context::new(&state.config, client.ip);
         crate::mail::enqueue(&txn, crate::mail::templates::mfa_disabled(&target.email, &ctx, true)).await?;
         Entry::new(Event::MfaReset, target.id, &client).by(current.user.id).record(&txn).await?;
         txn.commit().await?;

@@ -17,6 +17,13 @@ pub struct Context<'a> {
     pub ip: Option<IpAddr>,
 }
 
+impl<'a> Context<'a> {
+    /// A mail about a request from `ip`, now, with the configured product name and SPA origin.
+    pub fn new(config: &'a crate::config::Config, ip: Option<IpAddr>) -> Self {
+        Self { app_name: &config.app_name, app_url: &config.app_url, at: crate::clock::now(), ip }
+    }
+}
+
 struct Link {
     url: String,
     label: &'static str,
