@@ -13,7 +13,7 @@ use redis::{
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
 use sha2::{Digest, Sha256};
-use tokio::sync::RwLock;
+use tokio::sync::{Mutex, RwLock};
 
 /// GCRA. KEYS[1]: the bucket. ARGV: emission interval (ms), tolerance (ms),
 /// `spend` (take a cell if there is one) or `refund` (give one back). Returns
@@ -80,6 +80,10 @@ impl Rate {
 pub struct RedisLimiter {
     client: Client,
     conn: RwLock<Option<ConnectionManager>>,
+    /// Held while connecting: callers that arrive meanwhile wait for that
+    /// attempt instead of falling back (which would grant them the local
+    /// budget on top of the shared one).
+    connecting: Mutex<()>,
     last_connect_attempt_ms: AtomicU64,
     script: Script,
 }
@@ -95,6 +99,7 @@ impl RedisLimiter {
         Ok(Self {
             client,
             conn: RwLock::new(None),
+            connecting: Mutex::new(()),
             last_connect_attempt_ms: AtomicU64::new(0),
             script: Script::new(GCRA),
         })
@@ -104,16 +109,17 @@ impl RedisLimiter {
         if let Some(conn) = self.conn.read().await.as_ref() {
             return Ok(conn.clone());
         }
+        let _connecting = self.connecting.lock().await;
+        if let Some(conn) = self.conn.read().await.as_ref() {
+            return Ok(conn.clone());
+        }
         // Only a connection attempt stamps the clock: stamping every call would
         // push the next attempt out forever under steady traffic.
         let now = now_ms();
-        let last = self.last_connect_attempt_ms.load(Ordering::Relaxed);
-        let due = now.saturating_sub(last) >= RECONNECT_EVERY_MS;
-        if !due
-            || self.last_connect_attempt_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
-        {
+        if now.saturating_sub(self.last_connect_attempt_ms.load(Ordering::Relaxed)) < RECONNECT_EVERY_MS {
             return Err(redis::RedisError::from((redis::ErrorKind::Io, "redis unavailable; retrying soon")));
         }
+        self.last_connect_attempt_ms.store(now, Ordering::Relaxed);
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(TIMEOUT))
             .set_response_timeout(Some(TIMEOUT))
