@@ -64,6 +64,16 @@ impl Application {
         &self.state
     }
 
+    /// The relay of session-cache invalidations, when Redis is configured and the cache is on.
+    fn session_bus(&self) -> anyhow::Result<Option<impl Future<Output = ()> + Send + 'static>> {
+        let cache = self.state.sessions.cache();
+        let Some(url) = self.state.config.rate_limit_redis_url.as_deref().filter(|_| cache.enabled()) else {
+            return Ok(None);
+        };
+        let client = redis::Client::open(url).context("RATE_LIMIT_REDIS_URL is not a Redis URL")?;
+        Ok(Some(crate::auth::session_bus::run(cache.clone(), client)))
+    }
+
     /// Serves until Ctrl-C or SIGTERM, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.run_until(shutdown_signal()).await
@@ -80,7 +90,8 @@ impl Application {
         });
         let purger = tokio::spawn(purge_on_schedule(self.state.clone()));
         let mailer = tokio::spawn(self.state.outbox.clone().run(self.state.db.clone()));
-        tracing::info!(addr = %self.addr, "serving; API docs at /docs");
+        let session_bus = self.session_bus()?.map(tokio::spawn);
+        tracing::info!(addr = %self.addr, bcrypt = self.state.passwords.backend(), "serving; API docs at /docs");
         let db = self.state.db.clone();
         let result = Server::new_with_acceptor(self.acceptor)
             // Keep-alive connections that send nothing are closed, not held forever.
@@ -88,6 +99,9 @@ impl Application {
             .run_with_graceful_shutdown(routes(self.state), stop, Some(SHUTDOWN_GRACE))
             .await;
         pruner.abort();
+        if let Some(bus) = session_bus {
+            bus.abort();
+        }
         purger.abort();
         mailer.abort();
         let _ = db.close().await;

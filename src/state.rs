@@ -9,6 +9,7 @@ use crate::{
         crypto::DataKey,
         password::PasswordHasher,
         ratelimit::RateLimiters,
+        session_cache::SessionCache,
         sessions::{SessionPolicy, Sessions},
         tokens::TokenKeys,
     },
@@ -34,8 +35,9 @@ impl AppState {
     /// `config` must have been validated (it carries the JWT secret).
     pub fn new(db: DatabaseConnection, config: Config) -> anyhow::Result<Self> {
         let tokens = Arc::new(TokenKeys::new(&config));
+        let cache = Arc::new(SessionCache::new(config.session_cache_ttl));
         Ok(Self {
-            sessions: Sessions::new(db.clone(), tokens.clone(), SessionPolicy::from_config(&config)),
+            sessions: Sessions::new(db.clone(), tokens.clone(), SessionPolicy::from_config(&config), cache),
             tokens,
             passwords: Arc::new(PasswordHasher::new(config.bcrypt_cost)?),
             limiters: Arc::new(RateLimiters::new(&config)?),

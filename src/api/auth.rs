@@ -291,6 +291,7 @@ impl AuthApi {
             .record(&txn)
             .await?;
         txn.commit().await?;
+        state.sessions.changed(current.user.id);
         Ok(cleared_cookies(NoContent::NoContent, &state))
     }
 
@@ -329,6 +330,7 @@ impl AuthApi {
             .record(&txn)
             .await?;
         txn.commit().await?;
+        state.sessions.changed(current.user.id);
         if id.0 == current.session_id {
             Ok(cleared_cookies(NoContent::NoContent, &state))
         } else {
@@ -387,6 +389,7 @@ impl AuthApi {
             .record(&txn)
             .await?;
         txn.commit().await?;
+        state.sessions.changed(user_id);
         Ok(NoContent::NoContent)
     }
 }
@@ -435,6 +438,7 @@ pub async fn sign_in(
     let issued = state.sessions.start(&txn, user.id, client).await?;
     Entry::new(Event::LoginSucceeded, user.id, client).record(&txn).await?;
     txn.commit().await?;
+    state.sessions.changed(user.id);
     tracing::info!(user_id = %user.id, session_id = %issued.session_id, "login succeeded");
     let device_cookie = device_cookie(state, user.id, device.unwrap_or_else(Uuid::new_v4), &issued)?;
     Ok((issued, user, device_cookie))

@@ -234,6 +234,7 @@ impl EmailApi {
             .record(&txn)
             .await?;
         txn.commit().await?;
+        state.sessions.changed(user.id);
         state.outbox.wake();
         tracing::info!(user_id = %user.id, "password reset");
         Ok(Done::NoContent)
@@ -258,6 +259,7 @@ impl EmailApi {
         accounts::mark_verified(&txn, row.user_id).await?;
         Entry::new(Event::EmailVerified, row.user_id, &client).record(&txn).await?;
         txn.commit().await?;
+        state.sessions.changed(row.user_id);
         Ok(Done::NoContent)
     }
 
@@ -374,6 +376,7 @@ impl EmailApi {
         email_tokens::void(&txn, row.user_id, Purpose::ResetPassword).await?;
         Entry::new(Event::EmailChanged, row.user_id, &client).record(&txn).await?;
         txn.commit().await?;
+        state.sessions.changed(row.user_id);
         Ok(Done::NoContent)
     }
 }

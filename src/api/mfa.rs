@@ -164,6 +164,7 @@ impl MfaApi {
         mail::enqueue(&txn, templates::mfa_enabled(&current.user.email, &context(&state, &client))).await?;
         Entry::new(Event::MfaEnabled, current.user.id, &client).record(&txn).await?;
         txn.commit().await?;
+        state.sessions.changed(current.user.id);
         state.outbox.wake();
         Ok(CodesIssued::Ok(Json(RecoveryCodes { recovery_codes: codes })))
     }
@@ -198,6 +199,7 @@ impl MfaApi {
         mail::enqueue(&txn, templates::mfa_disabled(&current.user.email, &context(&state, &client), false)).await?;
         Entry::new(Event::MfaDisabled, current.user.id, &client).record(&txn).await?;
         txn.commit().await?;
+        state.sessions.changed(current.user.id);
         state.outbox.wake();
         Ok(Done::NoContent)
     }
@@ -302,6 +304,7 @@ impl MfaApi {
         sessions::mark_authenticated(&txn, current.session_id).await?;
         Entry::new(Event::Reauthenticated, current.user.id, &client).record(&txn).await?;
         txn.commit().await?;
+        state.sessions.changed(current.user.id);
         Ok(Done::NoContent)
     }
 }

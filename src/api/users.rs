@@ -199,6 +199,7 @@ impl UsersApi {
         };
         Entry::new(event, updated.id, &client).by(current.user.id).record(&txn).await?;
         txn.commit().await?;
+        state.sessions.changed(updated.id);
         Ok(UserFound::Ok(Json(updated.into())))
     }
 
@@ -231,6 +232,7 @@ impl UsersApi {
             .record(&txn)
             .await?;
         txn.commit().await?;
+        state.sessions.changed(updated.id);
         Ok(UserFound::Ok(Json(updated.into())))
     }
 
@@ -284,6 +286,7 @@ impl UsersApi {
         crate::mail::enqueue(&txn, crate::mail::templates::mfa_disabled(&target.email, &ctx, true)).await?;
         Entry::new(Event::MfaReset, target.id, &client).by(current.user.id).record(&txn).await?;
         txn.commit().await?;
+        state.sessions.changed(target.id);
         state.outbox.wake();
         Ok(UserDeleted::NoContent)
     }
@@ -309,6 +312,7 @@ impl UsersApi {
             .record(&txn)
             .await?;
         txn.commit().await?;
+        state.sessions.changed(target.id);
         Ok(UserDeleted::NoContent)
     }
 }

@@ -1,14 +1,18 @@
 //! Who is calling: the access-token extractor ([`CurrentUser`]), and the
 //! pieces behind it (passwords, tokens, cookies, sessions, rate limits).
 
+pub mod bcrypt_impl;
 pub mod cookies;
 pub mod crypto;
 pub mod email_tokens;
+pub mod hash_pool;
 pub mod limiter_store;
 pub mod mfa;
 pub mod password;
 pub mod ratelimit;
 pub mod redis_limit;
+pub mod session_bus;
+pub mod session_cache;
 pub mod sessions;
 pub mod tokens;
 
@@ -118,8 +122,7 @@ impl<'a> ApiExtractor<'a> for CurrentUser {
             TokenError::Expired => ApiError::TokenExpired,
             TokenError::Invalid => ApiError::TokenInvalid,
         })?;
-        let (user, session) = state.sessions.authenticate(&claims).await?;
-        let authenticated_at = session.authenticated_at.unwrap_or(session.created_at);
-        Ok(CurrentUser { user, session_id: session.id, authenticated_at })
+        let live = state.sessions.authenticate(&claims).await?;
+        Ok(CurrentUser { user: live.user, session_id: live.session_id, authenticated_at: live.authenticated_at })
     }
 }

@@ -1,7 +1,8 @@
-//! Password hashing: bcrypt at the configured cost, always on tokio's blocking
-//! pool so a login never stalls the runtime workers, and at most one hash per
-//! core but one at a time, so a login flood queues instead of starving every
-//! other request of CPU (and sheds with 503 once the queue is too long).
+//! Password hashing: bcrypt at the configured cost, on a pool of hashing
+//! threads (one per core, at the lowest CPU priority; see `hash_pool`) so a
+//! login never stalls the runtime workers and a login flood cannot starve
+//! other requests of CPU. Logins beyond the pool's threads queue, and are shed
+//! with 503 once they have waited too long.
 //!
 //! bcrypt reads only the first 72 bytes of its input, so two long passwords
 //! sharing a prefix would both verify. We hash a SHA-256 digest (64 hex bytes)
@@ -12,13 +13,23 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use crate::error::ApiError;
+use crate::{
+    auth::{
+        bcrypt_impl::{Backend, HashError},
+        hash_pool::HashPool,
+    },
+    error::ApiError,
+};
 
 /// How long a login may wait for a bcrypt slot before it is shed with 503.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct PasswordHasher {
     cost: u32,
+    backend: Backend,
+    pool: HashPool,
+    /// One permit per hashing thread: callers queue here, in arrival order and
+    /// with a deadline, rather than inside the pool.
     slots: Semaphore,
     /// A real hash at the same cost, verified when the email is unknown so that
     /// response time does not reveal which accounts exist.
@@ -27,26 +38,43 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(cost: u32) -> anyhow::Result<Self> {
-        let dummy_hash = bcrypt::hash(prehash("latchkey-dummy-password"), cost)?;
+        let backend = Backend::detect();
+        let dummy_hash = backend.hash(&prehash("latchkey-dummy-password"), cost)?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Ok(Self { cost, slots: Semaphore::new(cores.saturating_sub(1).max(1)), dummy_hash })
+        let pool = HashPool::new(cores)?;
+        Ok(Self { cost, backend, slots: Semaphore::new(pool.threads()), pool, dummy_hash })
+    }
+
+    /// The bcrypt implementation in use (for the startup log).
+    pub fn backend(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// Hashes waiting for a thread or running.
+    pub fn queued(&self) -> usize {
+        self.pool.in_flight()
     }
 
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> Result<T, bcrypt::BcryptError> + Send + 'static,
+        work: impl FnOnce(Backend) -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let _slot = tokio::time::timeout(QUEUE_TIMEOUT, self.slots.acquire())
             .await
             .map_err(|_| ApiError::Busy)?
             .expect("BUG: the semaphore is never closed");
-        run_blocking(work).await
+        let backend = self.backend;
+        self.pool
+            .run(move || work(backend))
+            .await
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the bcrypt thread pool is gone")))?
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("bcrypt failed: {e}")))
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, ApiError> {
         let input = prehash(password);
         let cost = self.cost;
-        self.run(move || bcrypt::hash(input, cost)).await
+        self.run(move |bcrypt| bcrypt.hash(&input, cost)).await
     }
 
     /// Verifies against `hash`, or against the dummy hash when there is no user,
@@ -55,7 +83,7 @@ impl PasswordHasher {
         let input = prehash(password);
         let is_real = hash.is_some();
         let hash = hash.unwrap_or(&self.dummy_hash).to_owned();
-        let ok = self.run(move || bcrypt::verify(input, &hash)).await?;
+        let ok = self.run(move |bcrypt| bcrypt.verify(&input, &hash)).await?;
         Ok(ok && is_real)
     }
 }
@@ -70,16 +98,6 @@ impl PasswordHasher {
 
 fn prehash(password: &str) -> String {
     hex::encode(Sha256::digest(password.as_bytes()))
-}
-
-async fn run_blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, bcrypt::BcryptError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(work))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("bcrypt task failed: {e}")))?
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("bcrypt failed: {e}")))
 }
 
 #[cfg(test)]

@@ -14,7 +14,10 @@ use uuid::Uuid;
 
 use crate::{
     audit::{Entry, Event},
-    auth::tokens::{Claims, TokenError, TokenKeys, TokenType},
+    auth::{
+        session_cache::{LiveSession, SessionCache},
+        tokens::{Claims, TokenError, TokenKeys, TokenType},
+    },
     client::ClientInfo,
     clock::now,
     config::Config,
@@ -52,6 +55,7 @@ pub struct Sessions {
     db: DatabaseConnection,
     tokens: Arc<TokenKeys>,
     policy: SessionPolicy,
+    cache: Arc<SessionCache>,
 }
 
 /// Tokens to hand to the browser. `refresh_token` is `None` when a tab lost a
@@ -71,8 +75,23 @@ fn chrono(d: std::time::Duration) -> Duration {
 }
 
 impl Sessions {
-    pub fn new(db: DatabaseConnection, tokens: Arc<TokenKeys>, policy: SessionPolicy) -> Self {
-        Self { db, tokens, policy }
+    pub fn new(
+        db: DatabaseConnection,
+        tokens: Arc<TokenKeys>,
+        policy: SessionPolicy,
+        cache: Arc<SessionCache>,
+    ) -> Self {
+        Self { db, tokens, policy, cache }
+    }
+
+    pub fn cache(&self) -> &Arc<SessionCache> {
+        &self.cache
+    }
+
+    /// Call after committing any change to a user or to one of their sessions:
+    /// no instance keeps serving the cached state (see `session_cache`).
+    pub fn changed(&self, user_id: Uuid) {
+        self.cache.forget_user(user_id);
     }
 
     /// Opens a session for a user whose credentials were just checked, on the
@@ -207,6 +226,7 @@ impl Sessions {
                 .record(&txn)
                 .await?;
             txn.commit().await?;
+            self.changed(session.user_id);
             tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reused: session revoked");
             return Err(ApiError::RefreshTokenReused);
         };
@@ -235,10 +255,15 @@ impl Sessions {
         }
     }
 
-    /// Checks an access token's session and user on every authenticated request:
-    /// one primary-key lookup joined to its user, so logout, revocation and
-    /// deactivation take effect at once, not when the access token expires.
-    pub async fn authenticate(&self, claims: &Claims) -> Result<(user::Model, session::Model), ApiError> {
+    /// Checks an access token's session and user on every authenticated request,
+    /// so logout, revocation and deactivation take effect at once, not when the
+    /// access token expires: from the session cache when it holds the session,
+    /// else one primary-key lookup joined to its user.
+    pub async fn authenticate(&self, claims: &Claims) -> Result<LiveSession, ApiError> {
+        if let Some(live) = self.cache.get(claims.sid, claims.sub) {
+            return Ok(live);
+        }
+        let stamp = self.cache.stamp(claims.sub);
         let found = session::Entity::find_by_id(claims.sid).find_also_related(user::Entity).one(&self.db).await?;
         match found {
             Some((session, Some(user))) if session.user_id == claims.sub => {
@@ -247,7 +272,10 @@ impl Sessions {
                 } else if !user.is_active {
                     Err(ApiError::AccountDisabled)
                 } else {
-                    Ok((user, session))
+                    let authenticated_at = session.authenticated_at.unwrap_or(session.created_at);
+                    let live = LiveSession { user, session_id: session.id, authenticated_at };
+                    self.cache.put(stamp, live.clone());
+                    Ok(live)
                 }
             }
             _ => Err(ApiError::TokenInvalid),
@@ -266,6 +294,7 @@ impl Sessions {
             Entry::new(Event::Logout, claims.sub, client).record(&txn).await?;
         }
         txn.commit().await?;
+        self.changed(claims.sub);
         Ok(())
     }
 

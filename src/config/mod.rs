@@ -113,6 +113,12 @@ pub struct Config {
     /// racing) gets a new access token; later, it revokes the session (theft).
     #[arg(long, env = "REFRESH_REUSE_GRACE", default_value = "10s", value_parser = parse_duration, help_heading = "Tokens")]
     pub refresh_reuse_grace: Duration,
+    /// How long an instance may serve a live session from memory without
+    /// asking the database. Revocations reach every instance at once through
+    /// Redis (`RATE_LIMIT_REDIS_URL`); this bounds the delay when a message is
+    /// lost. `0` turns the cache off.
+    #[arg(long, env = "SESSION_CACHE_TTL", default_value = "5s", value_parser = parse_duration, help_heading = "Tokens")]
+    pub session_cache_ttl: Duration,
     /// bcrypt work factor, 4 to 31 (at least 10 in production); each +1 doubles
     /// the time of a login.
     #[arg(long, env = "BCRYPT_COST", default_value = "12", help_heading = "Tokens")]
@@ -224,8 +230,9 @@ pub struct Config {
     #[arg(long, env = "FORWARDED_HEADER", default_value = "x-forwarded-for", help_heading = "Rate limits")]
     pub forwarded_header: crate::client::ForwardedHeader,
     /// `redis://host:6379`: every rate limit is kept in Redis, shared by all
-    /// instances. If Redis stops answering, each instance falls back to its
-    /// own in-process limits (logged once a minute).
+    /// instances, and session revocations are announced there to every
+    /// instance's session cache. If Redis stops answering, each instance falls
+    /// back to its own in-process limits (logged once a minute).
     #[arg(long, env = "RATE_LIMIT_REDIS_URL", help_heading = "Rate limits")]
     pub rate_limit_redis_url: Option<String>,
 }
@@ -236,6 +243,7 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// The longest lifetime any duration setting may have (ten years).
 pub const MAX_LIFETIME: Duration = Duration::from_secs(3650 * 86_400);
 pub const MIN_PRODUCTION_BCRYPT_COST: u32 = 10;
+pub const MAX_SESSION_CACHE_TTL: Duration = Duration::from_secs(600);
 
 /// Parses `Config` alone (the binary's subcommands do not take settings as flags).
 #[derive(clap::Parser)]
@@ -375,6 +383,11 @@ impl Config {
             if value.is_zero() {
                 bail!("{name} must be longer than zero");
             }
+        }
+        // A revocation may go unseen this long by another instance when Redis
+        // is down: minutes at most, never hours.
+        if self.session_cache_ttl > MAX_SESSION_CACHE_TTL {
+            bail!("SESSION_CACHE_TTL must be at most {} minutes", MAX_SESSION_CACHE_TTL.as_secs() / 60);
         }
         if self.data_encryption_key_previous.is_some() && self.data_encryption_key.is_none() {
             bail!(

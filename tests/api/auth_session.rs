@@ -75,6 +75,8 @@ async fn a_deleted_users_token_stops_working() {
     let id: uuid::Uuid = me["id"].as_str().unwrap().parse().unwrap();
     let found = user::Entity::find_by_id(id).one(&app.state.db).await.unwrap().unwrap();
     found.delete(&app.state.db).await.unwrap();
+    // Deleted behind the app's back: say so, as the app does after its own writes.
+    app.state.sessions.changed(id);
     assert_problem(app.me_with_bearer(tokens.access.as_deref().unwrap()).await, 401, "token_invalid").await;
     assert_problem(app.refresh().await, 401, "session_revoked").await;
 }

@@ -187,6 +187,8 @@ impl TestApp {
         let mut active: latchkey::entity::user::ActiveModel = found.into();
         active.role = Set(role);
         active.update(&self.state.db).await.unwrap();
+        // Written behind the app's back: say so, as the app does after its own writes.
+        self.state.sessions.changed(id);
         (other, id)
     }
 

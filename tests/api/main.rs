@@ -17,6 +17,7 @@ mod operations;
 mod outage;
 mod ratelimit_redis;
 mod resilience;
+mod session_cache;
 mod sessions;
 mod tasks;
 mod users;

@@ -43,17 +43,17 @@ fn test_redis_url() -> String {
 }
 
 /// A `redis-server` of our own on a free port, killed on drop.
-struct OwnRedis {
+pub struct OwnRedis {
     port: u16,
     process: Option<std::process::Child>,
 }
 
 impl OwnRedis {
-    fn port() -> u16 {
+    pub fn port() -> u16 {
         TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
     }
 
-    async fn start(port: u16) -> Self {
+    pub async fn start(port: u16) -> Self {
         let process = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(std::process::Stdio::null())
@@ -63,11 +63,11 @@ impl OwnRedis {
         Self { port, process: Some(process) }
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    fn stop(&mut self) {
+    pub fn stop(&mut self) {
         if let Some(mut p) = self.process.take() {
             let _ = p.kill();
             let _ = p.wait();
