@@ -43,7 +43,8 @@ async fn main() {
     let mut config = Config { database_url: "sqlite::memory:".into(), ..Config::default() };
     config.allowed_origins = vec!["https://app.example.com".into()];
     config.validate().unwrap();
-    let state = AppState::new(db::connect(&config).await.unwrap(), config).unwrap();
+    let db = db::connect(&config).await.unwrap();
+    let state = AppState::new(db.clone(), db, config).unwrap();
     let bare = Route::new().at("/api/v1/auth/me", get(me)).map_to_response();
     let wrapped = protect(Route::new().at("/api/v1/auth/me", get(me)), state);
     let rounds = 200_000;

@@ -51,7 +51,8 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().copied())
             .context("listener has no TCP address")?;
-        let state = AppState::new(db, config)?;
+        let writer = db::writer(&config, &db).await?;
+        let state = AppState::new(db, writer, config)?;
         Ok(Self { acceptor, addr, state })
     }
 
@@ -89,10 +90,11 @@ impl Application {
             }
         });
         let purger = tokio::spawn(purge_on_schedule(self.state.clone()));
-        let mailer = tokio::spawn(self.state.outbox.clone().run(self.state.db.clone()));
+        let mailer = tokio::spawn(self.state.outbox.clone().run(self.state.writer.clone()));
         let session_bus = self.session_bus()?.map(tokio::spawn);
         tracing::info!(addr = %self.addr, bcrypt = self.state.passwords.backend(), "serving; API docs at /docs");
         let db = self.state.db.clone();
+        let writer = self.state.writer.clone();
         let result = Server::new_with_acceptor(self.acceptor)
             // Keep-alive connections that send nothing are closed, not held forever.
             .idle_timeout(Duration::from_secs(60))
@@ -104,6 +106,7 @@ impl Application {
         }
         purger.abort();
         mailer.abort();
+        let _ = writer.close().await;
         let _ = db.close().await;
         result.context("server failed")
     }
@@ -158,19 +161,19 @@ async fn purge_on_schedule(state: AppState) {
     tick.tick().await; // the first tick is immediate; start-up is busy enough
     loop {
         tick.tick().await;
-        match crate::auth::sessions::purge_dead(&state.db).await {
+        match crate::auth::sessions::purge_dead(&state.writer).await {
             Ok((sessions, tokens)) => tracing::info!(sessions, tokens, "purged dead sessions and refresh tokens"),
             Err(e) => tracing::warn!(error = %e, "purge failed; retrying at the next interval"),
         }
-        match crate::auth::email_tokens::purge_dead(&state.db).await {
+        match crate::auth::email_tokens::purge_dead(&state.writer).await {
             Ok(n) => tracing::info!(email_tokens = n, "purged used and expired email tokens"),
             Err(e) => tracing::warn!(error = %e, "email-token purge failed; retrying at the next interval"),
         }
-        match crate::auth::mfa::purge_dead_tickets(&state.db).await {
+        match crate::auth::mfa::purge_dead_tickets(&state.writer).await {
             Ok(n) => tracing::info!(mfa_tickets = n, "purged used and expired login tickets"),
             Err(e) => tracing::warn!(error = %e, "login-ticket purge failed; retrying at the next interval"),
         }
-        match crate::mail::purge_sent(&state.db, SENT_MAIL_KEPT).await {
+        match crate::mail::purge_sent(&state.writer, SENT_MAIL_KEPT).await {
             Ok(n) => tracing::info!(mails = n, "purged sent mails"),
             Err(e) => tracing::warn!(error = %e, "mail purge failed; retrying at the next interval"),
         }
@@ -214,7 +217,7 @@ mod tests {
         let mut config = Config { jwt_secret: Some(crate::config::Secret::new("x".repeat(32))), ..Config::default() };
         config.database_url = "sqlite::memory:".into();
         let db = db::connect(&config).await.unwrap();
-        let state = AppState::new(db, config).unwrap();
+        let state = AppState::new(db.clone(), db, config).unwrap();
         let ep = protect(Route::new().at("/boom", poem::get(explode)), state);
         for _ in 0..2 {
             let resp = ep.call(Request::builder().uri(poem::http::Uri::from_static("/boom")).finish()).await.unwrap();

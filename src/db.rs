@@ -2,18 +2,35 @@
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection,
+    ConnectOptions, Database, DatabaseConnection, DbBackend,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
 use crate::config::Config;
 
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    open(config, config.database_max_connections).await
+}
+
+/// The pool writes go through. SQLite takes one writer at a time, and a writer
+/// that finds the file locked sleeps and retries (its busy handler), in steps
+/// up to 100 ms: under 32 concurrent writers that made p99 most of a second.
+/// A pool of one connection makes writers queue for it in order instead. The
+/// other databases lock rows, not the file: there it is the same pool.
+pub async fn writer(config: &Config, db: &DatabaseConnection) -> anyhow::Result<DatabaseConnection> {
+    let in_memory = config.database_url.contains(":memory:") || config.database_url.contains("mode=memory");
+    if db.get_database_backend() != DbBackend::Sqlite || in_memory {
+        return Ok(db.clone());
+    }
+    open(config, 1).await
+}
+
+async fn open(config: &Config, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(config.database_url.clone());
     let busy_timeout = config.database_timeout;
     let statement_timeout = format!("{}ms", config.database_statement_timeout.as_millis());
     options
-        .max_connections(config.database_max_connections)
+        .max_connections(max_connections)
         // Bounded waits: when the database stops answering, requests fail
         // fast with 503 instead of piling up.
         .connect_timeout(config.database_timeout)

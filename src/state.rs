@@ -19,7 +19,12 @@ use crate::{
 
 #[derive(Clone)]
 pub struct AppState {
+    /// Reads, and writes on PostgreSQL and MySQL.
     pub db: DatabaseConnection,
+    /// Where writes go. On SQLite, a pool of its own with one connection, so
+    /// writers wait their turn in order instead of retrying on the file lock;
+    /// elsewhere the same pool as `db`.
+    pub writer: DatabaseConnection,
     pub config: Arc<Config>,
     pub tokens: Arc<TokenKeys>,
     pub sessions: Sessions,
@@ -33,11 +38,17 @@ pub struct AppState {
 
 impl AppState {
     /// `config` must have been validated (it carries the JWT secret).
-    pub fn new(db: DatabaseConnection, config: Config) -> anyhow::Result<Self> {
+    pub fn new(db: DatabaseConnection, writer: DatabaseConnection, config: Config) -> anyhow::Result<Self> {
         let tokens = Arc::new(TokenKeys::new(&config));
         let cache = Arc::new(SessionCache::new(config.session_cache_ttl));
         Ok(Self {
-            sessions: Sessions::new(db.clone(), tokens.clone(), SessionPolicy::from_config(&config), cache),
+            sessions: Sessions::new(
+                db.clone(),
+                writer.clone(),
+                tokens.clone(),
+                SessionPolicy::from_config(&config),
+                cache,
+            ),
             tokens,
             passwords: Arc::new(PasswordHasher::new(config.bcrypt_cost)?),
             limiters: Arc::new(RateLimiters::new(&config)?),
@@ -45,6 +56,7 @@ impl AppState {
             data_key: data_key(&config)?.map(Arc::new),
             config: Arc::new(config),
             db,
+            writer,
         })
     }
 }

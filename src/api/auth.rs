@@ -120,7 +120,7 @@ impl AuthApi {
 
         let password_hash = state.passwords.hash(password.expose()).await?;
         let signed_in = !state.config.require_verified_email;
-        let txn = state.db.begin().await?;
+        let txn = state.writer.begin().await?;
         let new =
             NewAccount { email: &email, password_hash, full_name, role: Role::User, email_verified: false, signed_in };
         let user = accounts::create(&txn, new).await?;
@@ -193,7 +193,7 @@ impl AuthApi {
         let user = match found {
             Some(user) if verified => user,
             other => {
-                Entry::new(Event::LoginFailed, other.map(|u| u.id), &client).record(&state.db).await?;
+                Entry::new(Event::LoginFailed, other.map(|u| u.id), &client).record(&state.writer).await?;
                 return Err(ApiError::InvalidCredentials);
             }
         };
@@ -216,9 +216,9 @@ impl AuthApi {
         };
         if user.mfa_enabled {
             if let Some(hash) = new_hash {
-                accounts::set_password(&state.db, user.id, hash).await?;
+                accounts::set_password(&state.writer, user.id, hash).await?;
             }
-            let ticket = mfa::open_ticket(&state.db, user.id, device).await?;
+            let ticket = mfa::open_ticket(&state.writer, user.id, device).await?;
             let token = state.tokens.sign_with_jti(
                 TokenType::MfaTicket,
                 user.id,
@@ -284,7 +284,7 @@ impl AuthApi {
         client: ClientInfo,
         current: CurrentUser,
     ) -> Result<Response<NoContent>, ApiError> {
-        let txn = state.db.begin().await?;
+        let txn = state.writer.begin().await?;
         let revoked = sessions::revoke_all(&txn, current.user.id, None).await?;
         Entry::new(Event::LogoutAll, current.user.id, &client)
             .detail(format!("{revoked} sessions"))
@@ -321,7 +321,7 @@ impl AuthApi {
         current: CurrentUser,
         id: Path<Uuid>,
     ) -> Result<Response<NoContent>, ApiError> {
-        let txn = state.db.begin().await?;
+        let txn = state.writer.begin().await?;
         if !sessions::revoke_own(&txn, current.user.id, id.0).await? {
             return Err(ApiError::NotFound);
         }
@@ -376,7 +376,7 @@ impl AuthApi {
         }
         let hash = state.passwords.hash(new_password.expose()).await?;
         let user_id = current.user.id;
-        let txn = state.db.begin().await?;
+        let txn = state.writer.begin().await?;
         accounts::set_password(&txn, user_id, hash).await?;
         // A reset link mailed before the change must not undo it, nor an email
         // change or a half-done login started with the old password.
@@ -433,7 +433,7 @@ pub async fn sign_in(
     device: Option<Uuid>,
     new_hash: Option<String>,
 ) -> Result<(IssuedTokens, user::Model, String), ApiError> {
-    let txn = state.db.begin().await?;
+    let txn = state.writer.begin().await?;
     let user = accounts::record_login(&txn, user, new_hash).await?;
     let issued = state.sessions.start(&txn, user.id, client).await?;
     Entry::new(Event::LoginSucceeded, user.id, client).record(&txn).await?;

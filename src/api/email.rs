@@ -121,7 +121,7 @@ async fn forgot_in_background(state: AppState, email: Email, client: ClientInfo)
     // one account racing on MySQL's locks) is retried instead of losing the mail.
     let mut attempt = 0;
     loop {
-        let txn = state.db.begin().await?;
+        let txn = state.writer.begin().await?;
         let queued = async {
             queue_reset_unlimited(&state, &txn, &user, &client, None).await?;
             txn.commit().await.map_err(ApiError::from)
@@ -202,7 +202,7 @@ impl EmailApi {
         }
         let hash = state.passwords.hash(password.expose()).await?;
 
-        let txn = state.db.begin().await?;
+        let txn = state.writer.begin().await?;
         // Spent first, in the transaction: of two concurrent resets exactly one gets here.
         if !email_tokens::spend(&txn, &body.token, Purpose::ResetPassword).await? {
             return Err(ApiError::InvalidToken);
@@ -211,7 +211,7 @@ impl EmailApi {
             let key = state.data_key.as_deref().ok_or(ApiError::InvalidCode)?;
             if !mfa::accept(&state.db, &txn, key, user.id, proof).await? {
                 txn.rollback().await?;
-                Entry::new(Event::MfaFailed, user.id, &client).detail("password reset").record(&state.db).await?;
+                Entry::new(Event::MfaFailed, user.id, &client).detail("password reset").record(&state.writer).await?;
                 return Err(ApiError::InvalidCode);
             }
             state.limiters.refund(&budget).await;
@@ -252,7 +252,7 @@ impl EmailApi {
     ) -> Result<Done, ApiError> {
         let token = body.0.token;
         let row = email_tokens::peek(&state.db, &token, Purpose::VerifyEmail).await?.ok_or(ApiError::InvalidToken)?;
-        let txn = state.db.begin().await?;
+        let txn = state.writer.begin().await?;
         if !email_tokens::spend(&txn, &token, Purpose::VerifyEmail).await? {
             return Err(ApiError::InvalidToken);
         }
@@ -277,7 +277,7 @@ impl EmailApi {
     ) -> Result<Accepted, ApiError> {
         state.limiters.check(Limit::Mail, client.ip).await?;
         if !current.user.email_verified {
-            let txn = state.db.begin().await?;
+            let txn = state.writer.begin().await?;
             queue_verification(&state, &txn, &current.user, &client).await?;
             txn.commit().await?;
             state.outbox.wake();
@@ -330,7 +330,7 @@ impl EmailApi {
         // Read before the transaction: its first statement should be a write
         // (SQLite refuses a read-then-write transaction after a concurrent write).
         let taken = accounts::find_by_email(&state.db, &new_email).await?.is_some();
-        let txn = state.db.begin().await?;
+        let txn = state.writer.begin().await?;
         if state.limiters.allow_mail_to(new_email.as_str(), Purpose::ChangeEmail.as_str()).await {
             if taken {
                 mail::enqueue(&txn, templates::email_in_use(new_email.as_str(), &ctx)).await?;
@@ -365,7 +365,7 @@ impl EmailApi {
         let token = body.0.token;
         let row = email_tokens::peek(&state.db, &token, Purpose::ChangeEmail).await?.ok_or(ApiError::InvalidToken)?;
         let new_email = row.new_email.clone().ok_or(ApiError::InvalidToken)?;
-        let txn = state.db.begin().await?;
+        let txn = state.writer.begin().await?;
         if !email_tokens::spend(&txn, &token, Purpose::ChangeEmail).await? {
             return Err(ApiError::InvalidToken);
         }

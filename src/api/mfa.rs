@@ -94,8 +94,8 @@ async fn prove(
     if current.user.mfa_enabled {
         let code = code.filter(|c| !c.trim().is_empty()).ok_or(ApiError::InvalidCode)?;
         let proof = Proof::from_input(code);
-        if !mfa::accept(&state.db, &state.db, key(state)?, current.user.id, &proof).await? {
-            Entry::new(Event::MfaFailed, current.user.id, client).detail("reauth").record(&state.db).await?;
+        if !mfa::accept(&state.db, &state.writer, key(state)?, current.user.id, &proof).await? {
+            Entry::new(Event::MfaFailed, current.user.id, client).detail("reauth").record(&state.writer).await?;
             return Err(ApiError::InvalidCode);
         }
         recovery = matches!(proof, Proof::Recovery(_));
@@ -105,7 +105,7 @@ async fn prove(
 }
 
 async fn note_recovery_code_used(state: &AppState, user: &user::Model, client: &ClientInfo) -> Result<(), ApiError> {
-    let txn = state.db.begin().await?;
+    let txn = state.writer.begin().await?;
     mail::enqueue(&txn, templates::recovery_code_used(&user.email, &context(state, client))).await?;
     Entry::new(Event::RecoveryCodeUsed, user.id, client).record(&txn).await?;
     txn.commit().await?;
@@ -128,7 +128,7 @@ impl MfaApi {
         if current.user.mfa_enabled {
             return Err(ApiError::MfaAlreadyEnabled);
         }
-        let setup = mfa::begin_setup(&state.db, key(&state)?, &current.user, &state.config.app_name).await?;
+        let setup = mfa::begin_setup(&state.writer, key(&state)?, &current.user, &state.config.app_name).await?;
         Ok(SetupStarted::Ok(Json(TotpSetup {
             secret: setup.secret_base32,
             otpauth_uri: setup.otpauth_uri,
@@ -156,7 +156,7 @@ impl MfaApi {
         if !has_setup {
             return Err(ApiError::MfaNotEnabled);
         }
-        let txn = state.db.begin().await?;
+        let txn = state.writer.begin().await?;
         if !mfa::accept_totp(&state.db, &txn, key(&state)?, current.user.id, &body.0.code, true).await? {
             return Err(ApiError::InvalidCode);
         }
@@ -188,10 +188,10 @@ impl MfaApi {
         // not get unlimited tries at turning the second factor off.
         let budget = Budget::Session(current.session_id);
         state.limiters.spend(&budget).await?;
-        let txn = state.db.begin().await?;
+        let txn = state.writer.begin().await?;
         if !mfa::accept(&state.db, &txn, key(&state)?, current.user.id, &Proof::from_input(&body.0.code)).await? {
             txn.rollback().await?;
-            Entry::new(Event::MfaFailed, current.user.id, &client).detail("disable").record(&state.db).await?;
+            Entry::new(Event::MfaFailed, current.user.id, &client).detail("disable").record(&state.writer).await?;
             return Err(ApiError::InvalidCode);
         }
         state.limiters.refund(&budget).await;
@@ -216,7 +216,7 @@ impl MfaApi {
         if !current.user.mfa_enabled {
             return Err(ApiError::MfaNotEnabled);
         }
-        let txn = state.db.begin().await?;
+        let txn = state.writer.begin().await?;
         let codes = mfa::replace_recovery_codes(&txn, current.user.id).await?;
         mail::enqueue(&txn, templates::recovery_codes_replaced(&current.user.email, &context(&state, &client))).await?;
         Entry::new(Event::RecoveryCodesRegenerated, current.user.id, &client).record(&txn).await?;
@@ -258,10 +258,10 @@ impl MfaApi {
         state.limiters.spend(&budget).await?;
         // The code and the ticket are spent together: a verify that loses the
         // race for the ticket must not burn a recovery code.
-        let txn = state.db.begin().await?;
+        let txn = state.writer.begin().await?;
         if !mfa::accept(&state.db, &txn, key(&state)?, user.id, &proof).await? {
             txn.rollback().await?;
-            Entry::new(Event::MfaFailed, user.id, &client).record(&state.db).await?;
+            Entry::new(Event::MfaFailed, user.id, &client).record(&state.writer).await?;
             return Err(ApiError::InvalidCode);
         }
         if !mfa::close_ticket(&txn, ticket.id).await? {
@@ -300,7 +300,7 @@ impl MfaApi {
         if used_recovery {
             note_recovery_code_used(&state, &current.user, &client).await?;
         }
-        let txn = state.db.begin().await?;
+        let txn = state.writer.begin().await?;
         sessions::mark_authenticated(&txn, current.session_id).await?;
         Entry::new(Event::Reauthenticated, current.user.id, &client).record(&txn).await?;
         txn.commit().await?;

@@ -133,7 +133,7 @@ impl TasksApi {
             created_at: Set(now),
             updated_at: Set(now),
         }
-        .insert(&state.db)
+        .insert(&state.writer)
         .await?;
         Ok(TaskCreated::Created(Json(created.into())))
     }
@@ -188,7 +188,7 @@ impl TasksApi {
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
-        if update.exec(&state.db).await?.rows_affected == 0 {
+        if update.exec(&state.writer).await?.rows_affected == 0 {
             // MySQL counts only changed rows; tell "unchanged" from "not yours" by reading.
             find_owned(&state, &current, id.0).await?;
         }
@@ -209,7 +209,7 @@ impl TasksApi {
             .col_expr(task::Column::UpdatedAt, Expr::value(now()))
             .filter(task::Column::Id.eq(id.0))
             .filter(task::Column::UserId.eq(current.user.id))
-            .exec(&state.db)
+            .exec(&state.writer)
             .await?;
         Ok(TaskFound::Ok(Json(find_owned(&state, &current, id.0).await?.into())))
     }
@@ -225,7 +225,7 @@ impl TasksApi {
         let result = task::Entity::delete_many()
             .filter(task::Column::Id.eq(id.0))
             .filter(task::Column::UserId.eq(current.user.id))
-            .exec(&state.db)
+            .exec(&state.writer)
             .await?;
         if result.rows_affected == 0 {
             return Err(ApiError::NotFound);

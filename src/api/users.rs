@@ -178,7 +178,7 @@ impl UsersApi {
         };
 
         let was_active = target.is_active;
-        let txn = state.db.begin().await?;
+        let txn = state.writer.begin().await?;
         claim_manageable(&txn, &current.user, target.id).await?;
         let mut active: user::ActiveModel = target.into();
         if let Some(name) = full_name {
@@ -220,7 +220,7 @@ impl UsersApi {
         check_grant(&current.user, role)?;
 
         let before = target.role;
-        let txn = state.db.begin().await?;
+        let txn = state.writer.begin().await?;
         claim_manageable(&txn, &current.user, target.id).await?;
         let mut active: user::ActiveModel = target.into();
         active.role = Set(role);
@@ -251,7 +251,7 @@ impl UsersApi {
         current.require_role(MIN_ROLE)?;
         let target = find_user(&state, id.0).await?;
         check_manage(&current.user, &target)?;
-        let txn = state.db.begin().await?;
+        let txn = state.writer.begin().await?;
         claim_manageable(&txn, &current.user, target.id).await?;
         email::queue_reset(&state, &txn, &target, &client, Some(current.user.id)).await?;
         txn.commit().await?;
@@ -279,7 +279,7 @@ impl UsersApi {
         if !target.mfa_enabled {
             return Err(ApiError::MfaNotEnabled);
         }
-        let txn = state.db.begin().await?;
+        let txn = state.writer.begin().await?;
         claim_manageable(&txn, &current.user, target.id).await?;
         crate::auth::mfa::disable(&txn, target.id).await?;
         let ctx = crate::mail::templates::Context::new(&state.config, client.ip);
@@ -303,7 +303,7 @@ impl UsersApi {
         current.require_role(MIN_ROLE)?;
         let target = find_user(&state, id.0).await?;
         check_manage(&current.user, &target)?;
-        let txn = state.db.begin().await?;
+        let txn = state.writer.begin().await?;
         claim_manageable(&txn, &current.user, target.id).await?;
         accounts::delete(&txn, target.id).await?;
         Entry::new(Event::Deleted, target.id, &client)

@@ -53,6 +53,8 @@ impl SessionPolicy {
 #[derive(Clone)]
 pub struct Sessions {
     db: DatabaseConnection,
+    /// Where its transactions run (see `AppState::writer`).
+    writer: DatabaseConnection,
     tokens: Arc<TokenKeys>,
     policy: SessionPolicy,
     cache: Arc<SessionCache>,
@@ -77,11 +79,12 @@ fn chrono(d: std::time::Duration) -> Duration {
 impl Sessions {
     pub fn new(
         db: DatabaseConnection,
+        writer: DatabaseConnection,
         tokens: Arc<TokenKeys>,
         policy: SessionPolicy,
         cache: Arc<SessionCache>,
     ) -> Self {
-        Self { db, tokens, policy, cache }
+        Self { db, writer, tokens, policy, cache }
     }
 
     pub fn cache(&self) -> &Arc<SessionCache> {
@@ -151,7 +154,7 @@ impl Sessions {
         let now = now();
         let new_jti = Uuid::new_v4();
 
-        let txn = self.db.begin().await?;
+        let txn = self.writer.begin().await?;
         // Claim the token first: a write as the transaction's first statement takes
         // the write lock up front, and `used_at IS NULL` lets exactly one racer win.
         let claimed = refresh_token::Entity::update_many()
@@ -219,7 +222,7 @@ impl Sessions {
             _ => None,
         };
         let Some(successor) = successor else {
-            let txn = self.db.begin().await?;
+            let txn = self.writer.begin().await?;
             revoke(&txn, session.id).await?;
             Entry::new(Event::RefreshReuseDetected, session.user_id, client)
                 .detail(format!("session {}", session.id))
@@ -288,7 +291,7 @@ impl Sessions {
         let Ok(claims) = self.tokens.verify_ignoring_expiry(token, typ) else {
             return Ok(());
         };
-        let txn = self.db.begin().await?;
+        let txn = self.writer.begin().await?;
         let revoked = revoke_own(&txn, claims.sub, claims.sid).await?;
         if revoked {
             Entry::new(Event::Logout, claims.sub, client).record(&txn).await?;
