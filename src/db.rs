@@ -1,9 +1,13 @@
-//! Opening the database pool and running migrations.
+//! Opening the database pools, running migrations, and telling a database
+//! failure worth retrying from one that is a bug.
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DbBackend,
-    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+    ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+    sqlx::{
+        self,
+        sqlite::{SqliteJournalMode, SqliteSynchronous},
+    },
 };
 
 use crate::config::Config;
@@ -58,4 +62,110 @@ async fn open(config: &Config, max_connections: u32) -> anyhow::Result<DatabaseC
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None).await.map_err(|e| anyhow::anyhow!("migrations failed: {e}"))
+}
+
+/// Failures to reach the database, and transient conflicts a retry resolves
+/// (lock timeouts, deadlocks, serialization failures, a cancelled statement):
+/// the request answers 503 with `Retry-After`, not 500. Decided from the
+/// error's kind and the database's own error code, never its message text.
+pub fn is_transient(err: &DbErr) -> bool {
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => sqlx_is_transient(e),
+        _ => false,
+    }
+}
+
+fn sqlx_is_transient(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                return mysql_is_transient(mysql.number());
+            }
+            let code = db.code().unwrap_or_default();
+            match db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                Some(_) => code.parse::<i32>().is_ok_and(sqlite_is_transient),
+                None => postgres_is_transient(&code),
+            }
+        }
+        _ => false,
+    }
+}
+
+/// SQLSTATE: 08 connection exception, 40001 serialization failure, 40P01
+/// deadlock, 53300 too many connections, 55P03 lock not available, 57014
+/// statement timeout (or cancel), 57P01-57P03 server shutting down or starting.
+fn postgres_is_transient(sqlstate: &str) -> bool {
+    sqlstate.starts_with("08")
+        || matches!(sqlstate, "40001" | "40P01" | "53300" | "55P03" | "57014" | "57P01" | "57P02" | "57P03")
+}
+
+/// 1040 too many connections, 1205 lock wait timeout, 1213 deadlock, 2006
+/// server gone away, 2013 connection lost, 3024 statement time limit.
+fn mysql_is_transient(number: u16) -> bool {
+    matches!(number, 1040 | 1205 | 1213 | 2006 | 2013 | 3024)
+}
+
+/// Primary result codes (the low byte of an extended code): 5 SQLITE_BUSY,
+/// 6 SQLITE_LOCKED.
+fn sqlite_is_transient(extended: i32) -> bool {
+    matches!(extended & 0xff, 5 | 6)
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    use super::*;
+
+    async fn sqlite(path: &std::path::Path) -> DatabaseConnection {
+        let mut options = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
+        options
+            .max_connections(1)
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|o| o.journal_mode(SqliteJournalMode::Wal).busy_timeout(std::time::Duration::ZERO));
+        Database::connect(options).await.unwrap()
+    }
+
+    async fn run(db: &impl ConnectionTrait, sql: &str) -> Result<(), DbErr> {
+        db.execute_raw(Statement::from_string(DbBackend::Sqlite, sql)).await.map(|_| ())
+    }
+
+    #[tokio::test]
+    async fn a_locked_database_is_transient_and_a_broken_statement_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let (first, second) = (sqlite(&path).await, sqlite(&path).await);
+        run(&first, "CREATE TABLE t (id INTEGER PRIMARY KEY)").await.unwrap();
+        use sea_orm::TransactionTrait;
+        let holding = first.begin().await.unwrap();
+        run(&holding, "INSERT INTO t VALUES (1)").await.unwrap();
+        let locked = run(&second, "INSERT INTO t VALUES (2)").await.unwrap_err();
+        assert!(is_transient(&locked), "{locked}");
+        holding.commit().await.unwrap();
+
+        let duplicate = run(&second, "INSERT INTO t VALUES (1)").await.unwrap_err();
+        assert!(!is_transient(&duplicate), "{duplicate}");
+        let broken = run(&second, "INSERT INTO nowhere VALUES (1)").await.unwrap_err();
+        assert!(!is_transient(&broken), "{broken}");
+    }
+
+    #[test]
+    fn codes_of_the_server_databases() {
+        for transient in ["08006", "08P01", "40001", "40P01", "57014", "57P01"] {
+            assert!(postgres_is_transient(transient), "{transient}");
+        }
+        for bug in ["23505", "42P01", "42601", "22001", ""] {
+            assert!(!postgres_is_transient(bug), "{bug}");
+        }
+        assert!(mysql_is_transient(1213) && mysql_is_transient(1205));
+        assert!(!mysql_is_transient(1062) && !mysql_is_transient(1146));
+        assert!(sqlite_is_transient(5) && sqlite_is_transient(517) && sqlite_is_transient(6));
+        assert!(!sqlite_is_transient(19) && !sqlite_is_transient(2067));
+    }
 }

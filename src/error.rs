@@ -277,32 +277,7 @@ impl From<DbErr> for ApiError {
         if matches!(err, DbErr::RecordNotUpdated) {
             return ApiError::NotFound;
         }
-        if is_connection_error(&err) { ApiError::Unavailable(err) } else { ApiError::Internal(err.into()) }
-    }
-}
-
-/// Failures to reach the database, and transient conflicts a retry resolves
-/// (lock timeouts, deadlocks), answer 503 with `Retry-After`, not 500.
-pub fn is_connection_error(err: &DbErr) -> bool {
-    match err {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-        DbErr::Exec(e) | DbErr::Query(e) => {
-            let text = e.to_string().to_ascii_lowercase();
-            [
-                "connection",
-                "broken pipe",
-                "pool timed out",
-                "database is locked",
-                "terminating",
-                "deadlock",
-                "could not serialize",
-                "lock wait timeout",
-                "statement timeout",
-            ]
-            .iter()
-            .any(|needle| text.contains(needle))
-        }
-        _ => false,
+        if crate::db::is_transient(&err) { ApiError::Unavailable(err) } else { ApiError::Internal(err.into()) }
     }
 }
 

@@ -42,9 +42,10 @@ async fn a_database_outage_gives_fast_503s_and_recovers_without_a_restart() {
     .await;
     let down = Instant::now();
     let mut first_503 = None;
+    // The task list needs the database (`/me` may come from the session cache).
     for _ in 0..5 {
         let start = Instant::now();
-        let resp = app.me().await;
+        let resp = app.get("/api/v1/tasks").await;
         let took = start.elapsed();
         assert!(took < Duration::from_secs(5), "a request took {took:?} during the outage");
         if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
@@ -63,7 +64,7 @@ async fn a_database_outage_gives_fast_503s_and_recovers_without_a_restart() {
     let back = Instant::now();
     let mut recovered = None;
     for _ in 0..100 {
-        if app.me().await.status() == StatusCode::OK {
+        if app.get("/api/v1/tasks").await.status() == StatusCode::OK {
             recovered = Some(back.elapsed());
             break;
         }
