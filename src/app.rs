@@ -16,7 +16,9 @@ use crate::{
     config::Config,
     db,
     error::{ApiError, render_any_error},
-    middleware::{AllowOn405, Backpressure, BodyLimit, Cors, NoStore, Origins, RejectCrossSite, security_headers},
+    middleware::{
+        AllowOn405, Backpressure, BodyLimit, Cors, NoStore, Origins, RejectCrossSite, RequestLog, security_headers,
+    },
     state::AppState,
 };
 
@@ -145,6 +147,7 @@ pub fn protect(ep: impl Endpoint + 'static, state: AppState) -> impl Endpoint<Ou
         .with(Cors(origins))
         .with(NoStore)
         .with(security_headers(config.cookie_secure))
+        .with(RequestLog::new(&config.trusted_proxies))
 }
 
 /// How long the outbox keeps a sent mail's record (its bodies are cleared at once).

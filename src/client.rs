@@ -161,7 +161,7 @@ pub fn resolve_hops(peer: IpAddr, hops: &[impl AsRef<str>], trusted: &[IpNet]) -
     client
 }
 
-fn canonical(ip: IpAddr) -> IpAddr {
+pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,

@@ -299,6 +299,16 @@ impl From<ApiError> for poem::Error {
 /// parameter, body too large) into problem documents. Installed once, on the
 /// root route, with `catch_all_error`.
 pub async fn render_any_error(err: poem::Error) -> Response {
+    // The matched route travels on the error; the request log reads it off the response.
+    let route = err.data::<poem::PathPattern>().cloned();
+    let mut response = render(err);
+    if let Some(route) = route {
+        response.set_data(route);
+    }
+    response
+}
+
+fn render(err: poem::Error) -> Response {
     use poem::error::{MethodNotAllowedError, NotFoundError};
     use poem_openapi::error::{
         AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,

@@ -123,6 +123,7 @@ impl<'a> ApiExtractor<'a> for CurrentUser {
             TokenError::Invalid => ApiError::TokenInvalid,
         })?;
         let live = state.sessions.authenticate(&claims).await?;
+        crate::middleware::request_log::record_session(live.user.id, live.session_id);
         Ok(CurrentUser { user: live.user, session_id: live.session_id, authenticated_at: live.authenticated_at })
     }
 }

@@ -65,6 +65,12 @@ pub struct Config {
     /// hashes are never logged at any level.
     #[arg(long, env = "RUST_LOG", default_value = "info", help_heading = "Server")]
     pub rust_log: String,
+    /// `text` for people, or `json`: one object per line for log collectors.
+    /// Either way each request logs one line when it finishes, and every line
+    /// logged during a request carries its `X-Request-Id` and, once known, its
+    /// user and session ids.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", help_heading = "Server")]
+    pub log_format: crate::telemetry::LogFormat,
 
     /// `sqlite://latchkey.db?mode=rwc` (a file next to the process),
     /// `postgres://user:pass@host:5432/db` or `mysql://user:pass@host:3306/db`

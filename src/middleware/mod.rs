@@ -7,7 +7,10 @@ pub mod allow;
 pub mod browser;
 /// Body size, request time and in-flight caps.
 pub mod limits;
+/// The request span and log line, and `X-Request-Id`.
+pub mod request_log;
 
 pub use allow::AllowOn405;
 pub use browser::{Cors, NoStore, Origins, RejectCrossSite, security_headers};
 pub use limits::{Backpressure, BodyLimit};
+pub use request_log::RequestLog;

@@ -16,6 +16,7 @@ mod mfa;
 mod operations;
 mod outage;
 mod ratelimit_redis;
+mod request_log;
 mod resilience;
 mod session_cache;
 mod sessions;
