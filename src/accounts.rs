@@ -23,6 +23,7 @@ pub struct NewAccount<'a> {
     pub password_hash: String,
     pub full_name: Option<String>,
     pub role: Role,
+    pub is_active: bool,
     pub email_verified: bool,
     /// Registration signs the user in at once.
     pub signed_in: bool,
@@ -39,7 +40,7 @@ pub async fn create(db: &impl ConnectionTrait, new: NewAccount<'_>) -> Result<us
         password_hash: Set(new.password_hash),
         full_name: Set(new.full_name),
         role: Set(new.role),
-        is_active: Set(true),
+        is_active: Set(new.is_active),
         created_at: Set(now),
         updated_at: Set(now),
         last_login_at: Set(new.signed_in.then_some(now)),
@@ -134,6 +135,7 @@ pub async fn upsert_super_admin(
                 password_hash,
                 full_name: None,
                 role: Role::SuperAdmin,
+                is_active: true,
                 email_verified: true,
                 signed_in: false,
             };

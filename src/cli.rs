@@ -38,6 +38,14 @@ enum Command {
         #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },
+    /// Import users from another system, keeping their passwords: a JSON Lines
+    /// file of {"email", "password_hash" (bcrypt: $2a$, $2b$ or $2y$),
+    /// "full_name"?, "role"?, "is_active"?, "email_verified"?}. All or nothing;
+    /// emails that have an account already are skipped.
+    ImportUsers {
+        /// The JSON Lines file.
+        file: std::path::PathBuf,
+    },
     /// Print the OpenAPI spec (YAML), as committed in `openapi.yaml`.
     Openapi,
 }
@@ -66,6 +74,18 @@ pub async fn run() -> anyhow::Result<()> {
                 None => read_password_line()?,
             };
             create_admin(&config, &email, &password).await
+        }
+        Command::ImportUsers { file } => {
+            let db = db::connect(&config).await?;
+            if config.run_migrations {
+                db::migrate(&db).await?;
+            }
+            let outcome = crate::import::import_file(&db, &file).await?;
+            println!(
+                "imported {} users; skipped {} whose email has an account already",
+                outcome.imported, outcome.skipped
+            );
+            Ok(())
         }
         Command::Openapi => unreachable!("handled above"),
     }

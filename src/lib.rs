@@ -26,6 +26,8 @@ pub mod domain;
 pub mod entity;
 /// `ApiError` and the RFC 9457 problem document.
 pub mod error;
+/// `latchkey import-users`: users and their bcrypt hashes from another system.
+pub mod import;
 /// Outgoing mail: the transactional outbox, its worker, the mails themselves.
 pub mod mail;
 /// HTTP middleware: browser protections (CORS, cross-site rejection, security headers) and request limits.

@@ -121,8 +121,15 @@ impl AuthApi {
         let password_hash = state.passwords.hash(password.expose()).await?;
         let signed_in = !state.config.require_verified_email;
         let txn = state.writer.begin().await?;
-        let new =
-            NewAccount { email: &email, password_hash, full_name, role: Role::User, email_verified: false, signed_in };
+        let new = NewAccount {
+            email: &email,
+            password_hash,
+            full_name,
+            role: Role::User,
+            is_active: true,
+            email_verified: false,
+            signed_in,
+        };
         let user = accounts::create(&txn, new).await?;
         Entry::new(Event::Register, user.id, &client).record(&txn).await?;
         email::queue_verification(&state, &txn, &user, &client).await?;

@@ -21,6 +21,11 @@ use crate::{
     error::ApiError,
 };
 
+/// Marks a stored hash imported from another system (`latchkey import-users`):
+/// bcrypt of the plain password rather than of our prehash. It verifies once,
+/// and the login replaces it (see [`PasswordHasher::needs_rehash`]).
+pub const LEGACY_PREFIX: &str = "legacy:";
+
 /// How long a login may wait for a bcrypt slot before it is shed with 503.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -80,19 +85,25 @@ impl PasswordHasher {
     /// Verifies against `hash`, or against the dummy hash when there is no user,
     /// so both kinds of failure cost the same bcrypt work.
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, ApiError> {
-        let input = prehash(password);
         let is_real = hash.is_some();
-        let hash = hash.unwrap_or(&self.dummy_hash).to_owned();
+        let hash = hash.unwrap_or(&self.dummy_hash);
+        let (input, hash) = match hash.strip_prefix(LEGACY_PREFIX) {
+            // Other systems hash the password itself; bcrypt cannot take a NUL.
+            Some(_) if password.contains('\0') => return Ok(false),
+            Some(legacy) => (password.to_owned(), legacy.to_owned()),
+            None => (prehash(password), hash.to_owned()),
+        };
         let ok = self.run(move |bcrypt| bcrypt.verify(&input, &hash)).await?;
         Ok(ok && is_real)
     }
 }
 
 impl PasswordHasher {
-    /// True when `hash` was made at another cost than the configured one, so
-    /// a successful login should store a fresh hash (and timing stays uniform).
+    /// True when `hash` was made at another cost than the configured one, or
+    /// imported from another system, so a successful login should store a
+    /// fresh hash (and timing stays uniform).
     pub fn needs_rehash(&self, hash: &str) -> bool {
-        hash.split('$').nth(2).and_then(|c| c.parse::<u32>().ok()) != Some(self.cost)
+        hash.starts_with(LEGACY_PREFIX) || hash.split('$').nth(2).and_then(|c| c.parse::<u32>().ok()) != Some(self.cost)
     }
 }
 
@@ -112,6 +123,23 @@ mod tests {
         let hash = hasher.hash(&format!("{prefix}first")).await.unwrap();
         assert!(hasher.verify(&format!("{prefix}first"), Some(&hash)).await.unwrap());
         assert!(!hasher.verify(&format!("{prefix}second"), Some(&hash)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_imported_hash_of_the_plain_password_verifies_and_asks_to_be_replaced() {
+        let hasher = PasswordHasher::new(4).unwrap();
+        let plain = bcrypt::hash_with_salt("Imported-Pass-1", 4, *b"0123456789abcdef").unwrap();
+        for version in [bcrypt::Version::TwoA, bcrypt::Version::TwoB, bcrypt::Version::TwoY] {
+            let stored = format!("{LEGACY_PREFIX}{}", plain.format_for_version(version));
+            assert!(hasher.verify("Imported-Pass-1", Some(&stored)).await.unwrap(), "{stored}");
+            assert!(!hasher.verify("Imported-Pass-2", Some(&stored)).await.unwrap());
+            assert!(!hasher.verify("Imported-Pass-1\0", Some(&stored)).await.unwrap());
+            assert!(hasher.needs_rehash(&stored));
+        }
+        // Without the mark, the same hash is read as one of ours (of the prehash): no match.
+        assert!(
+            !hasher.verify("Imported-Pass-1", Some(&plain.format_for_version(bcrypt::Version::TwoB))).await.unwrap()
+        );
     }
 
     #[tokio::test]
