@@ -193,6 +193,10 @@ async fn purge_on_schedule(state: AppState) {
             Ok(n) => tracing::info!(mails = n, "purged sent mails"),
             Err(e) => tracing::warn!(error = %e, "mail purge failed; retrying at the next interval"),
         }
+        match crate::audit::purge_older_than(&state.writer, state.config.audit_retention).await {
+            Ok(n) => tracing::info!(events = n, "purged security events past AUDIT_RETENTION"),
+            Err(e) => tracing::warn!(error = %e, "security-event purge failed; retrying at the next interval"),
+        }
     }
 }
 

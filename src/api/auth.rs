@@ -4,7 +4,7 @@
 use poem::{Request, http::header::SET_COOKIE, web::Data};
 use poem_openapi::{
     ApiResponse, OpenApi,
-    param::Path,
+    param::{Path, Query},
     payload::{Json, Response},
 };
 use sea_orm::TransactionTrait;
@@ -14,6 +14,7 @@ use crate::{
     accounts::{self, NewAccount},
     api::{
         ApiTags, email,
+        events::{self, EventPage},
         json_body::JsonBody,
         schemas::{
             ChangePasswordRequest, LoginRequest, MfaChallenge, PendingVerification, RegisterRequest, Session,
@@ -300,6 +301,23 @@ impl AuthApi {
         txn.commit().await?;
         state.sessions.changed(current.user.id);
         Ok(cleared_cookies(NoContent::NoContent, &state))
+    }
+
+    /// The signed-in user's security events (sign-ins, failed passwords,
+    /// password and email changes, second factor, admin actions), newest first.
+    #[oai(path = "/events", method = "get", operation_id = "listMyEvents")]
+    async fn events(
+        &self,
+        state: Data<&AppState>,
+        current: CurrentUser,
+        /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<i64>>,
+        /// `next_cursor` from the previous page; omit it for the newest events.
+        #[oai(validator(max_length = 100))]
+        cursor: Query<Option<String>>,
+    ) -> Result<EventPage, ApiError> {
+        events::page(&state, current.user.id, limit.0, cursor.0.as_deref()).await
     }
 
     /// The signed-in user's profile.

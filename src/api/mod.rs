@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod email;
+pub mod events;
 pub mod health;
 pub mod json_body;
 pub mod mfa;

@@ -719,3 +719,40 @@ mod tests {
         }
     }
 }
+
+/// Something that happened to an account: a sign-in, a failed password, a
+/// password or email change, a second factor added or removed, an admin's change.
+#[derive(Debug, Clone, Object)]
+pub struct SecurityEvent {
+    pub id: i64,
+    /// A stable snake_case name: `register`, `login_succeeded`, `login_failed`,
+    /// `logout`, `logout_all`, `session_revoked`, `refresh_reuse_detected`,
+    /// `password_changed`, `password_reset_requested`, `password_reset`,
+    /// `verification_sent`, `email_verified`, `email_change_requested`,
+    /// `email_changed`, `mfa_enabled`, `mfa_disabled`, `mfa_reset`, `mfa_failed`,
+    /// `recovery_codes_regenerated`, `recovery_code_used`, `reauthenticated`,
+    /// `role_changed`, `user_updated`, `deactivated`, `reactivated`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    pub created_at: DateTime<Utc>,
+    /// The client's IP address, when known.
+    #[oai(nullable)]
+    pub ip: Option<String>,
+    #[oai(nullable)]
+    pub user_agent: Option<String>,
+}
+
+impl From<entity::audit_event::Model> for SecurityEvent {
+    fn from(m: entity::audit_event::Model) -> Self {
+        Self { id: m.id, kind: m.event, created_at: m.occurred_at, ip: m.ip, user_agent: m.user_agent }
+    }
+}
+
+/// One page of security events, newest first.
+#[derive(Debug, Clone, Object)]
+pub struct SecurityEventPage {
+    pub events: Vec<SecurityEvent>,
+    /// Pass as `cursor` for the next (older) page; `null` on the last page.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}

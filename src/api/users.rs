@@ -18,6 +18,7 @@ use crate::{
     accounts,
     api::{
         ApiTags, email,
+        events::{self, EventPage},
         json_body::JsonBody,
         pagination::Page,
         schemas::{MailAccepted, RoleChange, User, UserUpdate},
@@ -139,6 +140,25 @@ impl UsersApi {
             .all(&state.db)
             .await?;
         Ok(UserList::Ok(Json(users.into_iter().map(User::from).collect()), total))
+    }
+
+    /// A user's security events, newest first (admin); 404 for an unknown id.
+    #[oai(path = "/:id/events", method = "get", operation_id = "listUserEvents")]
+    async fn events(
+        &self,
+        state: Data<&AppState>,
+        current: CurrentUser,
+        id: Path<Uuid>,
+        /// Page size, 1 to 200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<i64>>,
+        /// `next_cursor` from the previous page; omit it for the newest events.
+        #[oai(validator(max_length = 100))]
+        cursor: Query<Option<String>>,
+    ) -> Result<EventPage, ApiError> {
+        current.require_role(MIN_ROLE)?;
+        let target = find_user(&state, id.0).await?;
+        events::page(&state, target.id, limit.0, cursor.0.as_deref()).await
     }
 
     /// Get a user (admin).

@@ -71,6 +71,10 @@ pub struct Config {
     /// user and session ids.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", help_heading = "Server")]
     pub log_format: crate::telemetry::LogFormat,
+    /// How long security events (sign-ins, password changes, admin actions)
+    /// are kept; older ones are deleted by the purge job (`PURGE_INTERVAL`).
+    #[arg(long, env = "AUDIT_RETENTION", default_value = "365d", value_parser = parse_duration, help_heading = "Server")]
+    pub audit_retention: Duration,
 
     /// `sqlite://latchkey.db?mode=rwc` (a file next to the process),
     /// `postgres://user:pass@host:5432/db` or `mysql://user:pass@host:3306/db`
@@ -385,6 +389,7 @@ impl Config {
             ("EMAIL_VERIFICATION_TTL", self.email_verification_ttl),
             ("EMAIL_CHANGE_TTL", self.email_change_ttl),
             ("DEVICE_COOKIE_TTL", self.device_cookie_ttl),
+            ("AUDIT_RETENTION", self.audit_retention),
         ] {
             if value.is_zero() {
                 bail!("{name} must be longer than zero");
@@ -413,6 +418,7 @@ impl Config {
             ("EMAIL_VERIFICATION_TTL", self.email_verification_ttl),
             ("EMAIL_CHANGE_TTL", self.email_change_ttl),
             ("REAUTH_MAX_AGE", self.reauth_max_age),
+            ("AUDIT_RETENTION", self.audit_retention),
         ] {
             if value > MAX_LIFETIME {
                 bail!("{name} must be at most {} days", MAX_LIFETIME.as_secs() / 86_400);

@@ -67,7 +67,7 @@ async fn a_disabled_account_is_refused_once_the_password_is_right() {
     let found = user::Entity::find().filter(user::Column::Email.eq(&email)).one(&app.state.db).await.unwrap().unwrap();
     let mut active: user::ActiveModel = found.into();
     active.is_active = Set(false);
-    active.update(&app.state.db).await.unwrap();
+    active.update(&app.state.writer).await.unwrap();
 
     assert_problem(app.login(&email, "Wrong1Password").await, 401, "invalid_credentials").await;
     assert_problem(app.login(&email, PASSWORD).await, 403, "account_disabled").await;

@@ -74,7 +74,7 @@ async fn a_deleted_users_token_stops_working() {
     let me: Value = app.me().await.json().await.unwrap();
     let id: uuid::Uuid = me["id"].as_str().unwrap().parse().unwrap();
     let found = user::Entity::find_by_id(id).one(&app.state.db).await.unwrap().unwrap();
-    found.delete(&app.state.db).await.unwrap();
+    found.delete(&app.state.writer).await.unwrap();
     // Deleted behind the app's back: say so, as the app does after its own writes.
     app.state.sessions.changed(id);
     assert_problem(app.me_with_bearer(tokens.access.as_deref().unwrap()).await, 401, "token_invalid").await;

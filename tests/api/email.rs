@@ -392,7 +392,7 @@ async fn every_email_event_is_in_the_audit_trail_without_a_token() {
 async fn the_outbox_worker_delivers_a_burst_of_mail() {
     let (app, sink) = spawn_with_mail(|_| {}).await;
     let n = 300;
-    let txn = sea_orm::TransactionTrait::begin(&app.state.db).await.unwrap();
+    let txn = sea_orm::TransactionTrait::begin(&app.state.writer).await.unwrap();
     for i in 0..n {
         let mail = latchkey::mail::Mail {
             to: format!("burst-{i}@example.com"),

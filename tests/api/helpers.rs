@@ -186,7 +186,7 @@ impl TestApp {
         let found = latchkey::entity::user::Entity::find_by_id(id).one(&self.state.db).await.unwrap().unwrap();
         let mut active: latchkey::entity::user::ActiveModel = found.into();
         active.role = Set(role);
-        active.update(&self.state.db).await.unwrap();
+        active.update(&self.state.writer).await.unwrap();
         // Written behind the app's back: say so, as the app does after its own writes.
         self.state.sessions.changed(id);
         (other, id)

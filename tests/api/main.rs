@@ -12,6 +12,7 @@ mod auth_register;
 mod auth_session;
 mod browser;
 mod email;
+mod events;
 mod import;
 mod mfa;
 mod operations;

@@ -23,7 +23,7 @@ async fn age_session(app: &TestApp, id: uuid::Uuid, column: session::Column) {
     session::Entity::update_many()
         .col_expr(column, Expr::value(Utc::now() - chrono::Duration::hours(1)))
         .filter(session::Column::Id.eq(id))
-        .exec(&app.state.db)
+        .exec(&app.state.writer)
         .await
         .unwrap();
 }
@@ -53,7 +53,7 @@ async fn purging_removes_dead_sessions_and_tokens_but_keeps_live_ones_working() 
         .unwrap();
     age_session(&app, idle_id, session::Column::ExpiresAt).await;
 
-    let (sessions, _tokens) = purge_dead(&app.state.db).await.unwrap();
+    let (sessions, _tokens) = purge_dead(&app.state.writer).await.unwrap();
     assert_eq!(sessions, 2);
     let left = session_ids(&app).await;
     assert_eq!(left.len(), 1);
