@@ -26,6 +26,7 @@ pub struct Application {
     acceptor: TcpAcceptor,
     addr: SocketAddr,
     state: AppState,
+    metrics: Option<crate::prometheus::MetricsListener>,
 }
 
 /// How long in-flight requests get to finish after a shutdown signal.
@@ -53,14 +54,23 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().copied())
             .context("listener has no TCP address")?;
+        let metrics = match config.metrics_addr {
+            Some(addr) => Some(crate::prometheus::MetricsListener::bind(addr).await?),
+            None => None,
+        };
         let writer = db::writer(&config, &db).await?;
         let state = AppState::new(db, writer, config)?;
-        Ok(Self { acceptor, addr, state })
+        Ok(Self { acceptor, addr, state, metrics })
     }
 
     /// The address actually bound (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `/metrics` is served, when `METRICS_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|m| m.addr())
     }
 
     pub fn state(&self) -> &AppState {
@@ -95,6 +105,10 @@ impl Application {
         let purger = tokio::spawn(purge_on_schedule(self.state.clone()));
         let mailer = tokio::spawn(self.state.outbox.clone().run(self.state.writer.clone()));
         let session_bus = self.session_bus()?.map(tokio::spawn);
+        if let Some(addr) = self.metrics_addr() {
+            tracing::info!(%addr, "metrics at /metrics");
+        }
+        let metrics = self.metrics.map(|m| tokio::spawn(m.serve(self.state.clone())));
         tracing::info!(addr = %self.addr, bcrypt = self.state.passwords.backend(), "serving; API docs at /docs");
         let db = self.state.db.clone();
         let writer = self.state.writer.clone();
@@ -104,8 +118,8 @@ impl Application {
             .run_with_graceful_shutdown(routes(self.state), stop, Some(SHUTDOWN_GRACE))
             .await;
         pruner.abort();
-        if let Some(bus) = session_bus {
-            bus.abort();
+        for task in [session_bus, metrics].into_iter().flatten() {
+            task.abort();
         }
         purger.abort();
         mailer.abort();

@@ -32,6 +32,8 @@ pub mod import;
 pub mod mail;
 /// HTTP middleware: browser protections (CORS, cross-site rejection, security headers) and request limits.
 pub mod middleware;
+/// The Prometheus metrics listener (`METRICS_ADDR`) and every metric's name.
+pub mod prometheus;
 /// Shared handler state.
 pub mod state;
 /// Log setup.

@@ -165,84 +165,101 @@ impl AuthApi {
         client: ClientInfo,
         body: JsonBody<LoginRequest>,
     ) -> Result<Response<LoggedIn>, ApiError> {
-        state.limiters.check(Limit::Login, client.ip).await?;
-        let body = body.0;
-        let mut errors = Vec::new();
-        if body.email.trim().is_empty() {
-            errors.push(FieldError::new("email", "must not be empty"));
-        }
-        if body.password.is_empty() {
-            errors.push(FieldError::new("password", "must not be empty"));
-        }
-        if !errors.is_empty() {
-            return Err(ApiError::Validation(errors));
-        }
-        // A malformed email cannot belong to an account: treat it like an unknown one.
-        let email = Email::parse(&body.email).ok();
-        let found = match &email {
-            Some(email) => accounts::find_by_email(&state.db, email).await?,
-            None => None,
-        };
-        let device = cookies::read(req, cookies::DEVICE_COOKIE)
-            .and_then(|token| state.tokens.verify(&token, TokenType::Device).ok())
-            .filter(|claims| found.as_ref().is_some_and(|u| u.id == claims.sub))
-            .map(|claims| claims.jti);
-        let budget = match (device, &email) {
-            (Some(device), _) => Some(Budget::Device(device)),
-            (None, Some(email)) => Some(Budget::Account(email.as_str())),
-            (None, None) => None,
-        };
-        // Spent before bcrypt, atomically: concurrent guesses past the limit
-        // get 429 without a password check; a right password refunds it below.
-        if let Some(budget) = &budget {
-            state.limiters.spend(budget).await?;
-        }
-        let verified = accounts::check_password(&state.passwords, found.as_ref(), &body.password).await?;
-        let user = match found {
-            Some(user) if verified => user,
-            other => {
-                Entry::new(Event::LoginFailed, other.map(|u| u.id), &client).record(&state.writer).await?;
-                return Err(ApiError::InvalidCredentials);
+        let result: Result<Response<LoggedIn>, ApiError> = async {
+            state.limiters.check(Limit::Login, client.ip).await?;
+            let body = body.0;
+            let mut errors = Vec::new();
+            if body.email.trim().is_empty() {
+                errors.push(FieldError::new("email", "must not be empty"));
             }
-        };
-        if let Some(budget) = &budget {
-            state.limiters.refund(budget).await;
-        }
-        if !user.is_active {
-            return Err(ApiError::AccountDisabled);
-        }
-        if state.config.require_verified_email && !user.email_verified {
-            return Err(ApiError::EmailNotVerified);
-        }
+            if body.password.is_empty() {
+                errors.push(FieldError::new("password", "must not be empty"));
+            }
+            if !errors.is_empty() {
+                return Err(ApiError::Validation(errors));
+            }
+            // A malformed email cannot belong to an account: treat it like an unknown one.
+            let email = Email::parse(&body.email).ok();
+            let found = match &email {
+                Some(email) => accounts::find_by_email(&state.db, email).await?,
+                None => None,
+            };
+            let device = cookies::read(req, cookies::DEVICE_COOKIE)
+                .and_then(|token| state.tokens.verify(&token, TokenType::Device).ok())
+                .filter(|claims| found.as_ref().is_some_and(|u| u.id == claims.sub))
+                .map(|claims| claims.jti);
+            let budget = match (device, &email) {
+                (Some(device), _) => Some(Budget::Device(device)),
+                (None, Some(email)) => Some(Budget::Account(email.as_str())),
+                (None, None) => None,
+            };
+            // Spent before bcrypt, atomically: concurrent guesses past the limit
+            // get 429 without a password check; a right password refunds it below.
+            if let Some(budget) = &budget {
+                state.limiters.spend(budget).await?;
+            }
+            let verified = accounts::check_password(&state.passwords, found.as_ref(), &body.password).await?;
+            let user = match found {
+                Some(user) if verified => user,
+                other => {
+                    Entry::new(Event::LoginFailed, other.map(|u| u.id), &client).record(&state.writer).await?;
+                    return Err(ApiError::InvalidCredentials);
+                }
+            };
+            if let Some(budget) = &budget {
+                state.limiters.refund(budget).await;
+            }
+            if !user.is_active {
+                return Err(ApiError::AccountDisabled);
+            }
+            if state.config.require_verified_email && !user.email_verified {
+                return Err(ApiError::EmailNotVerified);
+            }
 
-        // After a BCRYPT_COST change, old hashes would make logins on old
-        // accounts measurably faster or slower: upgrade them as they log in.
-        let new_hash = if state.passwords.needs_rehash(&user.password_hash) {
-            Some(state.passwords.hash(&body.password).await?)
-        } else {
-            None
-        };
-        if user.mfa_enabled {
-            if let Some(hash) = new_hash {
-                accounts::set_password(&state.writer, user.id, hash).await?;
+            // After a BCRYPT_COST change, old hashes would make logins on old
+            // accounts measurably faster or slower: upgrade them as they log in.
+            let new_hash = if state.passwords.needs_rehash(&user.password_hash) {
+                Some(state.passwords.hash(&body.password).await?)
+            } else {
+                None
+            };
+            if user.mfa_enabled {
+                if let Some(hash) = new_hash {
+                    accounts::set_password(&state.writer, user.id, hash).await?;
+                }
+                let ticket = mfa::open_ticket(&state.writer, user.id, device).await?;
+                let token = state.tokens.sign_with_jti(
+                    TokenType::MfaTicket,
+                    user.id,
+                    ticket.id,
+                    ticket.id,
+                    now(),
+                    ticket.expires_at,
+                )?;
+                let cookie =
+                    cookies::set(CookieKind::MfaTicket, &token, mfa::TICKET_TTL.as_secs() as i64, &state.config);
+                let methods = vec!["totp".to_owned(), "recovery_code".to_owned()];
+                let challenge = LoggedIn::MfaRequired(Json(MfaChallenge { mfa_required: true, methods }));
+                crate::prometheus::login("mfa_required");
+                return Ok(Response::new(challenge).header(SET_COOKIE, cookie));
             }
-            let ticket = mfa::open_ticket(&state.writer, user.id, device).await?;
-            let token = state.tokens.sign_with_jti(
-                TokenType::MfaTicket,
-                user.id,
-                ticket.id,
-                ticket.id,
-                now(),
-                ticket.expires_at,
-            )?;
-            let cookie = cookies::set(CookieKind::MfaTicket, &token, mfa::TICKET_TTL.as_secs() as i64, &state.config);
-            let methods = vec!["totp".to_owned(), "recovery_code".to_owned()];
-            let challenge = LoggedIn::MfaRequired(Json(MfaChallenge { mfa_required: true, methods }));
-            return Ok(Response::new(challenge).header(SET_COOKIE, cookie));
+            let (issued, user, device_cookie) = sign_in(&state, user, &client, device, new_hash).await?;
+            crate::prometheus::login("success");
+            Ok(with_session_cookies(LoggedIn::Ok(Json(session_body(user, &issued))), &issued, &state)
+                .header(SET_COOKIE, device_cookie))
         }
-        let (issued, user, device_cookie) = sign_in(&state, user, &client, device, new_hash).await?;
-        Ok(with_session_cookies(LoggedIn::Ok(Json(session_body(user, &issued))), &issued, &state)
-            .header(SET_COOKIE, device_cookie))
+        .await;
+        // Successes are counted where they happen (a session, or a second factor to ask for).
+        if let Err(e) = &result {
+            crate::prometheus::login(match e {
+                ApiError::InvalidCredentials => "bad_credentials",
+                ApiError::AccountDisabled => "disabled",
+                ApiError::RateLimited { .. } => "rate_limited",
+                ApiError::Validation(_) | ApiError::BadRequest(_) => "invalid_request",
+                _ => "error",
+            });
+        }
+        result
     }
 
     /// Rotate the refresh token and get a new access token.
@@ -260,7 +277,16 @@ impl AuthApi {
     ) -> Result<Response<SignedIn>, ApiError> {
         state.limiters.check(Limit::Refresh, client.ip).await?;
         let presented = cookies::read(req, cookies::REFRESH_COOKIE);
-        let (issued, user) = state.sessions.rotate(presented.as_deref(), &client).await?;
+        let rotated = state.sessions.rotate(presented.as_deref(), &client).await;
+        crate::prometheus::refresh(match &rotated {
+            Ok((issued, _)) if issued.refresh_token.is_some() => "rotated",
+            Ok(_) => "grace",
+            Err(ApiError::RefreshTokenReused) => "reuse_detected",
+            Err(ApiError::RefreshTokenExpired | ApiError::SessionExpired) => "expired",
+            Err(ApiError::RefreshTokenInvalid | ApiError::SessionRevoked | ApiError::RefreshTokenMissing) => "invalid",
+            Err(_) => "error",
+        });
+        let (issued, user) = rotated?;
         Ok(with_session_cookies(SignedIn::Ok(Json(session_body(user, &issued))), &issued, &state))
     }
 

@@ -70,7 +70,12 @@ impl PasswordHasher {
             .expect("BUG: the semaphore is never closed");
         let backend = self.backend;
         self.pool
-            .run(move || work(backend))
+            .run(move || {
+                let start = std::time::Instant::now();
+                let result = work(backend);
+                crate::prometheus::bcrypt_hash(start.elapsed());
+                result
+            })
             .await
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the bcrypt thread pool is gone")))?
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("bcrypt failed: {e}")))

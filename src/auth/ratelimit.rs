@@ -49,6 +49,18 @@ pub enum Limit {
     Mail,
 }
 
+impl Limit {
+    /// Its name in Redis keys and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::Login => "login",
+            Limit::Register => "register",
+            Limit::Refresh => "refresh",
+            Limit::Mail => "mail",
+        }
+    }
+}
+
 /// Mails of one kind one address gets per [`MAIL_PER_ADDRESS_PERIOD`]; past
 /// it, nothing is sent and the answer stays the same (no enumeration).
 pub const MAIL_PER_ADDRESS: u32 = 3;
@@ -268,13 +280,22 @@ impl RateLimiters {
 
     /// Spends one request of `ip`'s budget for `limit`, or answers 429.
     pub async fn check(&self, limit: Limit, ip: Option<IpAddr>) -> Result<(), ApiError> {
+        let result = self.check_unmetered(limit, ip).await;
+        if result.is_err() {
+            crate::prometheus::rate_limit_refused(limit.name());
+        }
+        result
+    }
+
+    async fn check_unmetered(&self, limit: Limit, ip: Option<IpAddr>) -> Result<(), ApiError> {
         if let Some(redis) = &self.redis {
             let key = ip_key(ip);
-            let (name, rate) = match limit {
-                Limit::Login => ("login", self.rates[0]),
-                Limit::Register => ("register", self.rates[1]),
-                Limit::Refresh => ("refresh", self.rates[2]),
-                Limit::Mail => ("mail", self.rates[3]),
+            let name = limit.name();
+            let rate = match limit {
+                Limit::Login => self.rates[0],
+                Limit::Register => self.rates[1],
+                Limit::Refresh => self.rates[2],
+                Limit::Mail => self.rates[3],
             };
             match redis.take(&format!("{name}:{key}"), rate, Spend::One).await {
                 Ok(None) => return Ok(()),
@@ -295,6 +316,18 @@ impl RateLimiters {
     /// Spends one failed-password cell of `budget` before the password is
     /// checked (atomically, across instances with Redis); 429 when none is left.
     pub async fn spend(&self, budget: &Budget<'_>) -> Result<(), ApiError> {
+        let result = self.spend_unmetered(budget).await;
+        if result.is_err() {
+            crate::prometheus::rate_limit_refused(match budget {
+                Budget::Account(_) => "account_failures",
+                Budget::Device(_) => "device_failures",
+                Budget::Session(_) => "session_failures",
+            });
+        }
+        result
+    }
+
+    async fn spend_unmetered(&self, budget: &Budget<'_>) -> Result<(), ApiError> {
         if let Some(redis) = &self.redis {
             match redis.take(&budget.key(), self.rate_of(budget), Spend::One).await {
                 Ok(None) => return Ok(()),

@@ -71,6 +71,11 @@ pub struct Config {
     /// user and session ids.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", help_heading = "Server")]
     pub log_format: crate::telemetry::LogFormat,
+    /// `host:port` for a second listener serving `GET /metrics` in the
+    /// Prometheus text format (for example `127.0.0.1:9464`). Unset: no metrics.
+    /// Keep it off the public network: it is not behind `BIND_ADDR`'s routes.
+    #[arg(long, env = "METRICS_ADDR", help_heading = "Server")]
+    pub metrics_addr: Option<SocketAddr>,
     /// How long security events (sign-ins, password changes, admin actions)
     /// are kept; older ones are deleted by the purge job (`PURGE_INTERVAL`).
     #[arg(long, env = "AUDIT_RETENTION", default_value = "365d", value_parser = parse_duration, help_heading = "Server")]

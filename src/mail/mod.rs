@@ -189,6 +189,9 @@ impl Outbox {
         let result = self.send(&mail).await;
         let mut row: mail_outbox::ActiveModel = mail.into();
         row.attempts = Set(attempts);
+        if result.is_err() {
+            crate::prometheus::mail_send_failed();
+        }
         match result {
             Ok(()) => {
                 row.sent_at = Set(Some(now()));
@@ -256,6 +259,16 @@ impl Outbox {
             }
         }
     }
+}
+
+/// Mails waiting to be sent (neither sent nor failed for good).
+pub async fn pending(db: &DatabaseConnection) -> Result<u64, sea_orm::DbErr> {
+    use sea_orm::PaginatorTrait;
+    mail_outbox::Entity::find()
+        .filter(mail_outbox::Column::SentAt.is_null())
+        .filter(mail_outbox::Column::FailedAt.is_null())
+        .count(db)
+        .await
 }
 
 /// Deletes sent and failed mails older than `older_than` (their bodies are

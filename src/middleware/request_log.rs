@@ -67,6 +67,7 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
             session_id = Empty,
         );
         req.set_data(RequestId(id.clone()));
+        let method = req.method().clone();
         let start = Instant::now();
         async move {
             let mut resp = match self.inner.call(req).await {
@@ -74,10 +75,12 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
                 Err(err) => err.into_response(),
             };
             let span = tracing::Span::current();
+            let elapsed = start.elapsed();
             let route = resp.data::<PathPattern>().map(|p| &*p.0).filter(|p| !p.is_empty()).unwrap_or("unmatched");
             span.record("route", route);
             span.record("status", resp.status().as_u16());
-            span.record("latency_ms", start.elapsed().as_secs_f64() * 1000.0);
+            span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
+            crate::prometheus::http_request(method.as_str(), route, resp.status().as_u16(), elapsed);
             tracing::info!("request finished");
             if let Ok(value) = HeaderValue::from_str(&id) {
                 resp.headers_mut().insert(REQUEST_ID_HEADER, value);

@@ -19,6 +19,8 @@ pub struct TestApp {
     /// A browser-like client that keeps cookies.
     pub client: Client,
     pub state: AppState,
+    /// Where `/metrics` is served, when the test set `metrics_addr`.
+    pub metrics: Option<std::net::SocketAddr>,
     _dir: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
@@ -76,8 +78,9 @@ async fn spawn_on(
     let app = Application::build(config).await.expect("app starts");
     let base = format!("http://{}", app.addr());
     let state = app.state().clone();
+    let metrics = app.metrics_addr();
     let handle = tokio::spawn(app.run_until(stop));
-    (TestApp { base, database_url, client: browser(), state, _dir: dir }, handle)
+    (TestApp { base, database_url, client: browser(), state, metrics, _dir: dir }, handle)
 }
 
 pub fn browser() -> Client {
@@ -129,6 +132,7 @@ impl TestApp {
             database_url: self.database_url.clone(),
             client: browser(),
             state: self.state.clone(),
+            metrics: self.metrics,
             _dir: self._dir.clone(),
         }
     }
