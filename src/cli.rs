@@ -58,7 +58,7 @@ pub async fn run() -> anyhow::Result<()> {
     }
     let _ = dotenvy::dotenv();
     let mut config = Config::from_env()?;
-    crate::telemetry::init(&config.rust_log, config.log_format);
+    let _log_writer = crate::telemetry::init(&config.rust_log, config.log_format);
     config.validate()?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => Application::build(config).await?.run_until_stopped().await,

@@ -59,7 +59,8 @@ async fn spawn_on(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> (TestApp, tokio::task::JoinHandle<anyhow::Result<()>>) {
     if let Ok(filter) = std::env::var("RUST_LOG") {
-        latchkey::telemetry::init(&filter, latchkey::telemetry::LogFormat::Text);
+        // Kept for the whole test process.
+        std::mem::forget(latchkey::telemetry::init(&filter, latchkey::telemetry::LogFormat::Text));
     }
     let mut config = Config {
         bind_addr: "127.0.0.1:0".parse().unwrap(),

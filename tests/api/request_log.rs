@@ -77,8 +77,10 @@ async fn json_log_lines_carry_the_request_id_and_the_user() {
     let resp = client.get(format!("{base}/api/v1/auth/me")).send().await.unwrap();
     let me_id = request_id(&resp);
     let me: Value = resp.json().await.unwrap();
-    server.kill().unwrap();
-    server.wait().unwrap();
+    // SIGTERM, not SIGKILL: the log writer flushes its queue on the way out.
+    let stopped = std::process::Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    assert!(stopped.success());
+    assert!(server.wait().unwrap().success());
 
     let text = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
     assert!(!text.contains(PASSWORD), "a password was logged");
