@@ -81,6 +81,18 @@ async fn requests_logins_refreshes_and_refusals_are_counted() {
 }
 
 #[tokio::test]
+async fn invented_methods_and_paths_add_no_time_series() {
+    let app = metrics_app().await;
+    for i in 0..3 {
+        let method = reqwest::Method::from_bytes(format!("BREW{i}").as_bytes()).unwrap();
+        reqwest::Client::new().request(method, app.url(&format!("/api/v1/teapot-{i}"))).send().await.unwrap();
+    }
+    let text = scrape(&app).await;
+    assert!(!text.contains("BREW") && !text.contains("teapot"), "{text}");
+    assert!(text.contains(r#"method="other",route="unmatched""#), "{text}");
+}
+
+#[tokio::test]
 async fn metrics_are_not_on_the_public_address() {
     let app = metrics_app().await;
     assert_eq!(app.get("/metrics").await.status(), StatusCode::NOT_FOUND);
