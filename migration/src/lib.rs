@@ -12,6 +12,7 @@ mod m20260101_000005_create_audit_events;
 mod m20261130_000006_millisecond_timestamps;
 mod m20261130_000007_email_flows;
 mod m20261130_000008_second_factor;
+mod m20261130_000009_longer_password_hash;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_millisecond_timestamps::Migration),
             Box::new(m20261130_000007_email_flows::Migration),
             Box::new(m20261130_000008_second_factor::Migration),
+            Box::new(m20261130_000009_longer_password_hash::Migration),
         ]
     }
 }
