@@ -2,8 +2,9 @@ r"""Schemathesis hooks for fuzz/schemathesis.sh (loaded through SCHEMATHESIS_HOO
 
 positive_data_acceptance demands that every request the spec calls valid is
 accepted. openapi.yaml states every input rule that JSON Schema can express
-in a regular expression every client reads alike, so that holds, with one
-two exceptions: a new password, and a mailed token the server never issued. The spec states its length and its digit; the
+in a regular expression every client reads alike, so that holds, with three
+exceptions: a new password, a mailed token the server never issued, and a
+page cursor it never issued. For the password the spec states its length and its digit; the
 server also wants a lowercase and an uppercase letter of any script (Unicode
 `Lowercase` and `Uppercase`, hundreds of ranges; schemathesis itself reads
 `\p{Ll}` as a few Latin ranges that hold both cases) and refuses one zxcvbn
@@ -26,6 +27,10 @@ PASSWORD_SETTERS = {"register": "password", "changePassword": "new_password", "r
 # unused, unexpired) is state no schema can state, so a schema-valid token the
 # server never issued is a 400 `invalid_token`, as the spec documents.
 TOKEN_SPENDERS = {"resetPassword", "verifyEmail", "confirmEmail"}
+# Operations that take a page cursor: only a cursor the server issued is one
+# (like a token, that is state), so any other schema-valid string is a 422
+# naming `cursor`, as the spec documents.
+CURSOR_READERS = {"listMyEvents", "listUserEvents"}
 # NewPassword::parse's messages for the rules the spec cannot state.
 UNSTATED = ("must contain a lowercase letter", "must contain an uppercase letter", "is too easy to guess")
 
@@ -54,9 +59,24 @@ def _is_unissued_token(response, case) -> bool:
         return False
 
 
+def _is_unissued_cursor(response, case) -> bool:
+    operation_id = (case.operation.definition.raw or {}).get("operationId")
+    if operation_id not in CURSOR_READERS or response.status_code != 422:
+        return False
+    try:
+        errors = response.json().get("errors") or []
+    except Exception:
+        return False
+    return bool(errors) and all(e.get("field") == "cursor" for e in errors)
+
+
 @schemathesis.check
 def positive_data_acceptance_except_password_letters_and_guessability(ctx, response, case):
     """positive_data_acceptance, minus the refusals of a schema-valid password the spec cannot state."""
-    if _is_unstated_password_refusal(response, case) or _is_unissued_token(response, case):
+    if (
+        _is_unstated_password_refusal(response, case)
+        or _is_unissued_token(response, case)
+        or _is_unissued_cursor(response, case)
+    ):
         return None
     return positive_data_acceptance(ctx, response, case)
