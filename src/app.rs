@@ -60,6 +60,7 @@ impl Application {
         };
         let writer = db::writer(&config, &db).await?;
         let state = AppState::new(db, writer, config)?;
+        state.tokens.ring().start().await.context("loading access token signing keys")?;
         Ok(Self { acceptor, addr, state, metrics })
     }
 
@@ -103,6 +104,7 @@ impl Application {
             }
         });
         let purger = tokio::spawn(purge_on_schedule(self.state.clone()));
+        let key_reloader = tokio::spawn(reload_keys_on_schedule(self.state.clone()));
         let mailer = tokio::spawn(self.state.outbox.clone().run(self.state.writer.clone()));
         let session_bus = self.session_bus()?.map(tokio::spawn);
         if let Some(addr) = self.metrics_addr() {
@@ -118,6 +120,7 @@ impl Application {
             .run_with_graceful_shutdown(routes(self.state), stop, Some(SHUTDOWN_GRACE))
             .await;
         pruner.abort();
+        key_reloader.abort();
         for task in [session_bus, metrics].into_iter().flatten() {
             task.abort();
         }
@@ -210,6 +213,29 @@ async fn purge_on_schedule(state: AppState) {
         match crate::audit::purge_older_than(&state.writer, state.config.audit_retention).await {
             Ok(n) => tracing::info!(events = n, "purged security events past AUDIT_RETENTION"),
             Err(e) => tracing::warn!(error = %e, "security-event purge failed; retrying at the next interval"),
+        }
+        match state.tokens.ring().purge_retired().await {
+            Ok(n) => tracing::info!(signing_keys = n, "purged signing keys whose tokens have all expired"),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "signing-key purge failed; retrying at the next interval")
+            }
+        }
+    }
+}
+
+/// Picks up keys made by `latchkey keys rotate` (or another instance) long
+/// before they start signing.
+async fn reload_keys_on_schedule(state: AppState) {
+    let ring = state.tokens.ring();
+    if !ring.algorithm().is_asymmetric() {
+        return;
+    }
+    let mut tick = tokio::time::interval(crate::auth::signing_keys::RELOAD_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = ring.reload().await {
+            tracing::warn!(error = %format!("{e:#}"), "cannot reload signing keys; keeping the ones loaded");
         }
     }
 }

@@ -46,8 +46,23 @@ enum Command {
         /// The JSON Lines file.
         file: std::path::PathBuf,
     },
+    /// Access token signing keys (JWT_ALGORITHM EdDSA or ES256).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Print the OpenAPI spec (YAML), as committed in `openapi.yaml`.
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Add a key of JWT_ALGORITHM: published at once, signing after
+    /// KEY_PUBLISH_DELAY. The key it replaces stays published until the last
+    /// token it signed has expired.
+    Rotate,
+    /// List the keys and where each is in its life.
+    List,
 }
 
 pub async fn run() -> anyhow::Result<()> {
@@ -87,6 +102,16 @@ pub async fn run() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Keys { action } => {
+            let db = db::connect(&config).await?;
+            if config.run_migrations {
+                db::migrate(&db).await?;
+            }
+            match action {
+                KeysAction::Rotate => rotate_key(&config, &db).await,
+                KeysAction::List => list_keys(&config, db).await,
+            }
+        }
         Command::Openapi => unreachable!("handled above"),
     }
 }
@@ -113,4 +138,60 @@ async fn create_admin(config: &Config, email: &str, password: &str) -> anyhow::R
         println!("{} is now a super_admin (re-activated, password reset)", email.as_str());
     }
     Ok(())
+}
+
+async fn rotate_key(config: &Config, db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
+    use crate::auth::signing_keys;
+    if !config.jwt_algorithm.is_asymmetric() {
+        anyhow::bail!(
+            "JWT_ALGORITHM is HS256, which signs with JWT_SECRET: set JWT_ALGORITHM=EdDSA or ES256 to use key pairs"
+        );
+    }
+    let data_key = cli_data_key(config)?;
+    let delay = chrono::Duration::from_std(config.key_publish_delay).context("KEY_PUBLISH_DELAY")?;
+    let row = signing_keys::create(db, &data_key, config.jwt_algorithm, crate::clock::now() + delay).await?;
+    println!("added {} key {}: published now, signs from {}", row.algorithm, row.kid, row.signs_from.to_rfc3339());
+    Ok(())
+}
+
+async fn list_keys(config: &Config, db: sea_orm::DatabaseConnection) -> anyhow::Result<()> {
+    use crate::auth::signing_keys::{KeyRing, KeyState};
+    if !config.jwt_algorithm.is_asymmetric() {
+        println!("JWT_ALGORITHM is HS256: access tokens are signed with JWT_SECRET; there are no key pairs in use");
+        return Ok(());
+    }
+    let ring = KeyRing::new(
+        config.jwt_algorithm,
+        config.access_token_ttl + std::time::Duration::from_secs(crate::auth::tokens::LEEWAY_SECS),
+        config.key_publish_delay,
+        db.clone(),
+        db,
+        Some(std::sync::Arc::new(cli_data_key(config)?)),
+    );
+    ring.reload().await?;
+    println!("{:<44} {:<6} {:<8} STATE", "KID", "ALG", "OPENS");
+    for (kid, algorithm, opens, state) in ring.states(crate::clock::now()) {
+        let state = match state {
+            KeyState::Next(from) => format!("next: published, signs from {}", from.to_rfc3339()),
+            KeyState::Signing => "signing".to_owned(),
+            KeyState::Retiring(until) => format!("retired: published until {}", until.to_rfc3339()),
+            KeyState::Retired => "retired: unpublished, deleted at the next purge".to_owned(),
+        };
+        let opens = if opens { "yes" } else { "NO" };
+        println!("{kid:<44} {:<6} {opens:<8} {state}", algorithm.name());
+    }
+    Ok(())
+}
+
+/// The running instances' `DATA_ENCRYPTION_KEY`: a random development key
+/// would seal a private half that no instance could open.
+fn cli_data_key(config: &Config) -> anyhow::Result<crate::auth::crypto::DataKey> {
+    let key = config
+        .data_encryption_key
+        .as_ref()
+        .context("DATA_ENCRYPTION_KEY must be set, the same as the running instances' (it seals the private keys)")?;
+    crate::auth::crypto::DataKey::from_base64(
+        key.expose(),
+        config.data_encryption_key_previous.as_ref().map(|k| k.expose()),
+    )
 }

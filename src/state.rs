@@ -11,7 +11,8 @@ use crate::{
         ratelimit::RateLimiters,
         session_cache::SessionCache,
         sessions::{SessionPolicy, Sessions},
-        tokens::TokenKeys,
+        signing_keys::KeyRing,
+        tokens::{LEEWAY_SECS, TokenKeys},
     },
     config::{AppEnv, Config},
     mail::Outbox,
@@ -39,7 +40,16 @@ pub struct AppState {
 impl AppState {
     /// `config` must have been validated (it carries the JWT secret).
     pub fn new(db: DatabaseConnection, writer: DatabaseConnection, config: Config) -> anyhow::Result<Self> {
-        let tokens = Arc::new(TokenKeys::new(&config));
+        let data_key = data_key(&config)?.map(Arc::new);
+        let ring = KeyRing::new(
+            config.jwt_algorithm,
+            config.access_token_ttl + std::time::Duration::from_secs(LEEWAY_SECS),
+            config.key_publish_delay,
+            db.clone(),
+            writer.clone(),
+            data_key.clone(),
+        );
+        let tokens = Arc::new(TokenKeys::new(&config, Arc::new(ring)));
         let cache = Arc::new(SessionCache::new(config.session_cache_ttl));
         Ok(Self {
             sessions: Sessions::new(
@@ -53,7 +63,7 @@ impl AppState {
             passwords: Arc::new(PasswordHasher::new(config.bcrypt_cost)?),
             limiters: Arc::new(RateLimiters::new(&config)?),
             outbox: Outbox::new(&config)?,
-            data_key: data_key(&config)?.map(Arc::new),
+            data_key,
             config: Arc::new(config),
             db,
             writer,
@@ -70,7 +80,7 @@ fn data_key(config: &Config) -> anyhow::Result<Option<DataKey>> {
         (None, AppEnv::Production) => Ok(None),
         (None, AppEnv::Development) => {
             tracing::warn!(
-                "DATA_ENCRYPTION_KEY is not set: second factors set up now stop working when the process stops"
+                "DATA_ENCRYPTION_KEY is not set: second factors and signing keys set up now stop working when the process stops"
             );
             Ok(Some(DataKey::random()))
         }

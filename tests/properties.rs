@@ -16,7 +16,7 @@ use latchkey::{
 use proptest::prelude::*;
 
 fn keys() -> TokenKeys {
-    TokenKeys::new(&Config { jwt_secret: Some(Secret::new("p".repeat(32))), ..Config::default() })
+    TokenKeys::secret_only(&Config { jwt_secret: Some(Secret::new("p".repeat(32))), ..Config::default() })
 }
 
 proptest! {

@@ -13,6 +13,7 @@ mod m20261130_000006_millisecond_timestamps;
 mod m20261130_000007_email_flows;
 mod m20261130_000008_second_factor;
 mod m20261130_000009_longer_password_hash;
+mod m20261201_000010_signing_keys;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000007_email_flows::Migration),
             Box::new(m20261130_000008_second_factor::Migration),
             Box::new(m20261130_000009_longer_password_hash::Migration),
+            Box::new(m20261201_000010_signing_keys::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@ pub mod email;
 pub mod events;
 pub mod health;
 pub mod json_body;
+pub mod jwks;
 pub mod mfa;
 pub mod pagination;
 pub mod schemas;
@@ -22,15 +23,24 @@ pub enum ApiTags {
     Tasks,
     /// User administration, for `admin` and above.
     Users,
-    /// Health probes.
+    /// Health probes, and the public keys other services verify access tokens with.
     Operations,
 }
 
-pub type Apis = (auth::AuthApi, email::EmailApi, mfa::MfaApi, tasks::TasksApi, users::UsersApi, health::HealthApi);
+pub type Apis =
+    (auth::AuthApi, email::EmailApi, mfa::MfaApi, tasks::TasksApi, users::UsersApi, health::HealthApi, jwks::JwksApi);
 
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (auth::AuthApi, email::EmailApi, mfa::MfaApi, tasks::TasksApi, users::UsersApi, health::HealthApi),
+        (
+            auth::AuthApi,
+            email::EmailApi,
+            mfa::MfaApi,
+            tasks::TasksApi,
+            users::UsersApi,
+            health::HealthApi,
+            jwks::JwksApi,
+        ),
         "Latchkey",
         env!("CARGO_PKG_VERSION"),
     )

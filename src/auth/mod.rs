@@ -14,6 +14,7 @@ pub mod redis_limit;
 pub mod session_bus;
 pub mod session_cache;
 pub mod sessions;
+pub mod signing_keys;
 pub mod tokens;
 
 use poem::{Request, RequestBody};
@@ -118,9 +119,13 @@ impl<'a> ApiExtractor<'a> for CurrentUser {
     ) -> poem::Result<Self> {
         let state = req.data::<AppState>().expect("BUG: AppState is installed on the route");
         let token = access_token(req).ok_or(ApiError::NotAuthenticated)?;
-        let claims = state.tokens.verify(&token, TokenType::Access).map_err(|e| match e {
+        let mut verified = state.tokens.verify(&token, TokenType::Access);
+        if matches!(verified, Err(TokenError::UnknownKey)) && state.tokens.ring().reload_on_miss().await {
+            verified = state.tokens.verify(&token, TokenType::Access);
+        }
+        let claims = verified.map_err(|e| match e {
             TokenError::Expired => ApiError::TokenExpired,
-            TokenError::Invalid => ApiError::TokenInvalid,
+            TokenError::Invalid | TokenError::UnknownKey => ApiError::TokenInvalid,
         })?;
         let live = state.sessions.authenticate(&claims).await?;
         crate::middleware::request_log::record_session(live.user.id, live.session_id);

@@ -149,7 +149,7 @@ impl Sessions {
         let claims = match self.tokens.verify(presented, TokenType::Refresh) {
             Ok(claims) => claims,
             Err(TokenError::Expired) => return Err(self.expired_refresh_error(presented).await),
-            Err(TokenError::Invalid) => return Err(ApiError::RefreshTokenInvalid),
+            Err(TokenError::Invalid | TokenError::UnknownKey) => return Err(ApiError::RefreshTokenInvalid),
         };
         let now = now();
         let new_jti = Uuid::new_v4();

@@ -1,16 +1,25 @@
 //! JWT signing and checking. The algorithm, issuer, audience and expiry are
 //! pinned here, so a token from another service, with `alg: none`, or of the
 //! other type never passes.
+//!
+//! Every token names its key in `kid`. Access tokens are signed with
+//! `JWT_ALGORITHM`: HS256 with `JWT_SECRET`, or a key pair from the
+//! [`KeyRing`]; all other tokens with `JWT_SECRET`. The key that checks a
+//! token is chosen by its `kid` among Latchkey's own keys, and that key fixes
+//! the algorithm: a header's `alg`, `jku` or `jwk` never chooses anything.
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::config::Config;
+use crate::{auth::signing_keys::KeyRing, config::Config};
 
 /// Allowed clock skew between instances, in seconds (at most 5, see docs/SESSIONS.md).
-const LEEWAY_SECS: u64 = 5;
+pub const LEEWAY_SECS: u64 = 5;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -42,35 +51,70 @@ pub struct Claims {
 pub enum TokenError {
     Expired,
     Invalid,
+    /// Signed with a key pair this instance has not loaded (yet): another
+    /// instance may have started signing with a new key.
+    UnknownKey,
 }
 
 pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
-    validation: Validation,
-    validation_ignoring_expiry: Validation,
+    /// Names `JWT_SECRET` in `kid`: a fingerprint, so a token tells which
+    /// secret signed it without revealing anything of it.
+    secret_kid: String,
+    /// Per algorithm: the checks with `exp`, and without.
+    validations: Vec<(Algorithm, Validation, Validation)>,
     issuer: String,
     audience: String,
+    ring: Arc<KeyRing>,
 }
 
 impl TokenKeys {
-    pub fn new(config: &Config) -> Self {
+    pub fn new(config: &Config, ring: Arc<KeyRing>) -> Self {
         let secret = config.jwt_secret().expose().as_bytes();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.set_issuer(&[&config.jwt_issuer]);
         validation.set_audience(&[&config.jwt_audience]);
         validation.leeway = LEEWAY_SECS;
-        let mut validation_ignoring_expiry = validation.clone();
-        validation_ignoring_expiry.validate_exp = false;
+        let validations = [Algorithm::HS256, Algorithm::EdDSA, Algorithm::ES256]
+            .into_iter()
+            .map(|algorithm| {
+                let mut with_expiry = validation.clone();
+                with_expiry.algorithms = vec![algorithm];
+                let mut without = with_expiry.clone();
+                without.validate_exp = false;
+                (algorithm, with_expiry, without)
+            })
+            .collect();
+        let fingerprint = Sha256::new().chain_update(b"latchkey kid\0").chain_update(secret).finalize();
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
-            validation,
-            validation_ignoring_expiry,
+            secret_kid: format!("hs256-{}", &hex::encode(fingerprint)[..16]),
+            validations,
             issuer: config.jwt_issuer.clone(),
             audience: config.jwt_audience.clone(),
+            ring,
         }
+    }
+
+    /// Keys for `JWT_SECRET` alone, with no database behind them (HS256 only).
+    pub fn secret_only(config: &Config) -> Self {
+        let disconnected = sea_orm::DatabaseConnection::default();
+        let ring = KeyRing::new(
+            crate::auth::signing_keys::AccessAlgorithm::Hs256,
+            config.access_token_ttl,
+            config.key_publish_delay,
+            disconnected.clone(),
+            disconnected,
+            None,
+        );
+        Self::new(config, Arc::new(ring))
+    }
+
+    pub fn ring(&self) -> &Arc<KeyRing> {
+        &self.ring
     }
 
     /// Signs a token; returns it with its `jti`.
@@ -106,21 +150,62 @@ impl TokenKeys {
             aud: self.audience.clone(),
             typ,
         };
-        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
+        if typ == TokenType::Access && self.ring.algorithm().is_asymmetric() {
+            return self
+                .ring
+                .with_signing_key(now, |key| {
+                    let mut header = Header::new(key.algorithm.jwt());
+                    header.kid = Some(key.kid.clone());
+                    let encoding = key.encoding.as_ref().expect("BUG: only usable keys sign");
+                    jsonwebtoken::encode(&header, &claims, encoding)
+                })
+                .ok_or_else(|| anyhow::anyhow!("no signing key for JWT_ALGORITHM is loaded"))?
+                .map_err(Into::into);
+        }
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.secret_kid.clone());
+        Ok(jsonwebtoken::encode(&header, &claims, &self.encoding)?)
     }
 
     pub fn verify(&self, token: &str, typ: TokenType) -> Result<Claims, TokenError> {
-        self.decode(token, typ, &self.validation)
+        self.decode(token, typ, true)
     }
 
     /// Checks everything but `exp`: logout must work with an expired token, and
     /// refresh must tell `session_expired` from `refresh_token_expired`.
     pub fn verify_ignoring_expiry(&self, token: &str, typ: TokenType) -> Result<Claims, TokenError> {
-        self.decode(token, typ, &self.validation_ignoring_expiry)
+        self.decode(token, typ, false)
     }
 
-    fn decode(&self, token: &str, typ: TokenType, validation: &Validation) -> Result<Claims, TokenError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, validation).map_err(|e| match e.kind() {
+    fn decode(&self, token: &str, typ: TokenType, check_expiry: bool) -> Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        let with_secret =
+            || jsonwebtoken::decode::<Claims>(token, &self.decoding, self.validation(Algorithm::HS256, check_expiry));
+        // Tokens from before `kid` existed, and `JWT_SECRET`'s own, are HS256.
+        let result = match header.kid.as_deref().filter(|kid| *kid != self.secret_kid) {
+            None => with_secret(),
+            Some(kid) => {
+                let by_key_pair = self.ring.with_key(kid, |key| {
+                    // Key pairs sign access tokens only.
+                    (typ == TokenType::Access).then(|| {
+                        jsonwebtoken::decode::<Claims>(
+                            token,
+                            &key.decoding,
+                            self.validation(key.algorithm.jwt(), check_expiry),
+                        )
+                    })
+                });
+                match by_key_pair {
+                    Some(Some(result)) => result,
+                    Some(None) => return Err(TokenError::Invalid),
+                    None if header.alg != Algorithm::HS256 && typ == TokenType::Access => {
+                        return Err(TokenError::UnknownKey);
+                    }
+                    None => with_secret(),
+                }
+            }
+        };
+        let data = result.map_err(|e| match e.kind() {
             ErrorKind::ExpiredSignature => TokenError::Expired,
             _ => TokenError::Invalid,
         })?;
@@ -128,6 +213,17 @@ impl TokenKeys {
             return Err(TokenError::Invalid);
         }
         Ok(data.claims)
+    }
+
+    /// The checks for tokens of one algorithm, which is the only one they accept.
+    fn validation(&self, algorithm: Algorithm, check_expiry: bool) -> &Validation {
+        let (with_expiry, without) = self
+            .validations
+            .iter()
+            .find(|(a, ..)| *a == algorithm)
+            .map(|(_, with, without)| (with, without))
+            .expect("BUG: a validation for every algorithm");
+        if check_expiry { with_expiry } else { without }
     }
 }
 
@@ -140,7 +236,7 @@ mod tests {
 
     fn keys(secret: &str) -> TokenKeys {
         let config = Config { jwt_secret: Some(Secret::new(secret)), ..Config::default() };
-        TokenKeys::new(&config)
+        TokenKeys::secret_only(&config)
     }
 
     fn sign(keys: &TokenKeys, typ: TokenType, ttl: Duration) -> String {

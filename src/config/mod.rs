@@ -109,6 +109,19 @@ pub struct Config {
     /// and every session ends when the process stops.
     #[arg(long, env = "JWT_SECRET", value_parser = parse_secret, hide_env_values = true, help_heading = "Tokens")]
     pub jwt_secret: Option<Secret>,
+    /// How access tokens are signed: `HS256` with `JWT_SECRET` (only Latchkey
+    /// can check them), or `EdDSA` / `ES256` with a key pair kept in the
+    /// database (private half sealed with `DATA_ENCRYPTION_KEY`), whose public
+    /// half `/.well-known/jwks.json` publishes so other services can verify
+    /// access tokens. Other tokens always use `JWT_SECRET`.
+    #[arg(long, env = "JWT_ALGORITHM", default_value = "HS256", ignore_case = true, help_heading = "Tokens")]
+    pub jwt_algorithm: crate::auth::signing_keys::AccessAlgorithm,
+    /// With `EdDSA` or `ES256`: how long after `latchkey keys rotate` the new
+    /// key starts signing. It is published at once, so services that cache the
+    /// key set (`/.well-known/jwks.json` says to, for half this time) know it
+    /// before they meet a token it signed.
+    #[arg(long, env = "KEY_PUBLISH_DELAY", default_value = "10m", value_parser = parse_duration, help_heading = "Tokens")]
+    pub key_publish_delay: Duration,
     /// `iss` claim, required and checked.
     #[arg(long, env = "JWT_ISSUER", default_value = "latchkey", help_heading = "Tokens")]
     pub jwt_issuer: String,
@@ -152,9 +165,10 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
 
     /// 32 random bytes, base64 (`openssl rand -base64 32`): encrypts TOTP
-    /// secrets at rest (AES-256-GCM). Required in production once any user
-    /// has a second factor; unset in development, a random key is used and
-    /// second factors set up stop working when the process stops.
+    /// secrets and private signing keys at rest (AES-256-GCM). Required in
+    /// production once any user has a second factor, or with `JWT_ALGORITHM`
+    /// `EdDSA` or `ES256`; unset in development, a random key is used and
+    /// second factors (and signing keys) set up stop working when the process stops.
     #[arg(long, env = "DATA_ENCRYPTION_KEY", value_parser = parse_secret, hide_env_values = true, help_heading = "Second factor")]
     pub data_encryption_key: Option<Secret>,
     /// The key before the current one, during a key rotation: secrets sealed
@@ -259,6 +273,7 @@ pub const MIN_SECRET_BYTES: usize = 32;
 pub const MAX_LIFETIME: Duration = Duration::from_secs(3650 * 86_400);
 pub const MIN_PRODUCTION_BCRYPT_COST: u32 = 10;
 pub const MAX_SESSION_CACHE_TTL: Duration = Duration::from_secs(600);
+pub const MAX_KEY_PUBLISH_DELAY: Duration = Duration::from_secs(7 * 86_400);
 
 /// Parses `Config` alone (the binary's subcommands do not take settings as flags).
 #[derive(clap::Parser)]
@@ -404,6 +419,12 @@ impl Config {
         // is down: minutes at most, never hours.
         if self.session_cache_ttl > MAX_SESSION_CACHE_TTL {
             bail!("SESSION_CACHE_TTL must be at most {} minutes", MAX_SESSION_CACHE_TTL.as_secs() / 60);
+        }
+        if production && self.jwt_algorithm.is_asymmetric() && self.data_encryption_key.is_none() {
+            bail!("DATA_ENCRYPTION_KEY is required when APP_ENV=production and JWT_ALGORITHM is EdDSA or ES256");
+        }
+        if self.key_publish_delay > MAX_KEY_PUBLISH_DELAY {
+            bail!("KEY_PUBLISH_DELAY must be at most {} days", MAX_KEY_PUBLISH_DELAY.as_secs() / 86_400);
         }
         if self.data_encryption_key_previous.is_some() && self.data_encryption_key.is_none() {
             bail!(

@@ -9,5 +9,6 @@ pub mod mfa_totp;
 pub mod recovery_code;
 pub mod refresh_token;
 pub mod session;
+pub mod signing_key;
 pub mod task;
 pub mod user;

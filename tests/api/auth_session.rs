@@ -46,7 +46,7 @@ async fn forged_and_misused_tokens_are_rejected() {
         ..Default::default()
     };
     let now = chrono::Utc::now();
-    let (wrong_secret, _) = latchkey::auth::tokens::TokenKeys::new(&other)
+    let (wrong_secret, _) = latchkey::auth::tokens::TokenKeys::secret_only(&other)
         .sign(TokenType::Access, uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), now, now + chrono::Duration::minutes(5))
         .unwrap();
     for token in [none, tampered, wrong_secret, tokens.refresh.unwrap(), "garbage".into()] {

@@ -14,6 +14,7 @@ mod browser;
 mod email;
 mod events;
 mod import;
+mod jwks;
 mod metrics;
 mod mfa;
 mod operations;

@@ -689,6 +689,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/jwks.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The public keys that verify access tokens.
+         * @description With `JWT_ALGORITHM` `EdDSA` or `ES256`: the key that signs now, the
+         *     next one (published `KEY_PUBLISH_DELAY` before it signs), and retired
+         *     ones until their last token has expired. With `HS256` the set is empty:
+         *     only Latchkey can check its tokens.
+         */
+        get: operations["getJwks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -747,6 +770,14 @@ export interface components {
         Health: {
             /** @description Always `ok`. */
             status: string;
+        };
+        /**
+         * KeySet
+         * @description A JSON Web Key Set.
+         */
+        KeySet: {
+            /** @description Every key that may have signed a live access token, and the next one. */
+            keys: components["schemas"]["PublicKey"][];
         };
         /**
          * LoginRequest
@@ -833,6 +864,26 @@ export interface components {
             code: string;
             /** @description The invalid fields, on validation failures. */
             errors?: components["schemas"]["FieldError"][];
+        };
+        /**
+         * PublicKey
+         * @description One public key (RFC 7517), as `jsonwebtoken`, `jose` or `PyJWT` read it.
+         */
+        PublicKey: {
+            /** @description `OKP` (Ed25519) or `EC` (P-256). */
+            kty: string;
+            /** @description `Ed25519` or `P-256`. */
+            crv: string;
+            /** @description The public key (`OKP`), or its x coordinate (`EC`), base64url. */
+            x: string;
+            /** @description The y coordinate (`EC` only), base64url. */
+            y?: string;
+            /** @description What access tokens signed with this key carry in their header's `kid`. */
+            kid: string;
+            /** @description `EdDSA` or `ES256`: the only algorithm to accept with this key. */
+            alg: string;
+            /** @description Always `sig`. */
+            use: string;
         };
         /**
          * Readiness
@@ -5137,6 +5188,43 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
+            };
+        };
+    };
+    getJwks: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `ETag` of a cached copy. */
+                "If-None-Match"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /**
+             * @description The key set. Cache it as `Cache-Control` says; a token naming a `kid`
+             *     that is not in a cached set is the moment to fetch it again.
+             */
+            200: {
+                headers: {
+                    "CACHE-CONTROL": string;
+                    ETAG: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["KeySet"];
+                };
+            };
+            /** @description Unchanged since the `ETag` sent in `If-None-Match`. */
+            304: {
+                headers: {
+                    "CACHE-CONTROL": string;
+                    ETAG: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
