@@ -230,8 +230,10 @@ async fn reload_keys_on_schedule(state: AppState) {
     if !ring.algorithm().is_asymmetric() {
         return;
     }
+    // Instances that start together may each make a first key: a reload soon
+    // after start-up shows each the others', long before RELOAD_EVERY.
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let mut tick = tokio::time::interval(crate::auth::signing_keys::RELOAD_EVERY);
-    tick.tick().await;
     loop {
         tick.tick().await;
         if let Err(e) = ring.reload().await {
