@@ -271,19 +271,33 @@ impl ApiError {
     }
 }
 
+/// Where a `?` turned an error into a 500, for the log: the request span
+/// names the route, this names the step.
+#[track_caller]
+fn at_caller(err: anyhow::Error) -> anyhow::Error {
+    let at = std::panic::Location::caller();
+    err.context(format!("failed at {}:{}", at.file(), at.line()))
+}
+
 impl From<DbErr> for ApiError {
+    #[track_caller]
     fn from(err: DbErr) -> Self {
         // The row was deleted between our read and our write.
         if matches!(err, DbErr::RecordNotUpdated) {
             return ApiError::NotFound;
         }
-        if crate::db::is_transient(&err) { ApiError::Unavailable(err) } else { ApiError::Internal(err.into()) }
+        if crate::db::is_transient(&err) {
+            ApiError::Unavailable(err)
+        } else {
+            ApiError::Internal(at_caller(err.into()))
+        }
     }
 }
 
 impl From<anyhow::Error> for ApiError {
+    #[track_caller]
     fn from(err: anyhow::Error) -> Self {
-        ApiError::Internal(err)
+        ApiError::Internal(at_caller(err))
     }
 }
 
@@ -421,5 +435,17 @@ mod tests {
         let err = ApiError::Internal(anyhow::anyhow!("SELECT secret FROM users failed"));
         let body = err.to_problem().to_json_string();
         assert!(!body.contains("SELECT"), "{body}");
+    }
+
+    #[test]
+    fn an_internal_error_names_the_step_that_failed() {
+        let line = line!() + 2;
+        fn step() -> Result<(), ApiError> {
+            Err(DbErr::Custom("constraint blew up".into()))?;
+            Ok(())
+        }
+        let logged = format!("{:?}", step().unwrap_err());
+        assert!(logged.contains(&format!("failed at src/error.rs:{line}")), "{logged}");
+        assert!(logged.contains("constraint blew up"), "{logged}");
     }
 }
