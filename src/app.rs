@@ -147,15 +147,14 @@ fn return_freed_memory() {
 /// Every route and the middleware around them.
 pub fn routes(state: AppState) -> impl Endpoint<Output = poem::Response> {
     let service = api::service();
-    let docs = service.swagger_ui();
+    // Built per request rather than held: the page inlines Swagger UI's 3 MB
+    // bundle, which would otherwise stay in memory for a page seldom opened.
+    let docs = poem::endpoint::make_sync(|_| poem::web::Html(api::service().swagger_ui_html()));
     let spec_json = service.spec_endpoint();
     let spec_yaml = service.spec_endpoint_yaml();
     let allow = AllowOn405::from_spec(&service.spec());
-    let route = Route::new()
-        .nest("/docs", docs)
-        .at("/openapi.json", spec_json)
-        .at("/openapi.yaml", spec_yaml)
-        .nest("/", service);
+    let route =
+        Route::new().at("/docs", docs).at("/openapi.json", spec_json).at("/openapi.yaml", spec_yaml).nest("/", service);
     protect(route, state).with(allow)
 }
 
