@@ -131,7 +131,7 @@ async fn create_admin(config: &Config, email: &str, password: &str) -> anyhow::R
     if config.run_migrations {
         db::migrate(&db).await?;
     }
-    let hash = PasswordHasher::new(config.bcrypt_cost)?.hash(password.expose()).await?;
+    let hash = PasswordHasher::new(config.bcrypt_cost, config.bcrypt_thread_nice)?.hash(password.expose()).await?;
     if accounts::upsert_super_admin(&db, &email, hash).await? {
         println!("created super_admin {}", email.as_str());
     } else {

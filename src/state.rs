@@ -60,7 +60,7 @@ impl AppState {
                 cache,
             ),
             tokens,
-            passwords: Arc::new(PasswordHasher::new(config.bcrypt_cost)?),
+            passwords: Arc::new(PasswordHasher::new(config.bcrypt_cost, config.bcrypt_thread_nice)?),
             limiters: Arc::new(RateLimiters::new(&config)?),
             outbox: Outbox::new(&config)?,
             data_key,

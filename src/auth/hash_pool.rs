@@ -3,8 +3,10 @@
 //! A login is one 250 ms hash; everything else Latchkey serves takes well under
 //! a millisecond. Capping hashing at `cores - 1` kept other requests fast but
 //! left a core idle whenever logins were all there was to do. Instead every
-//! core may hash, and the hashing threads run at nice 19: the kernel gives a
-//! runnable request worker the CPU first and hashing takes whatever is left.
+//! core may hash, and the hashing threads run at nice 19 (`BCRYPT_THREAD_NICE`):
+//! the kernel gives a runnable request worker the CPU first and hashing takes
+//! whatever is left. Other busy processes on the machine win over it too,
+//! which is why the niceness is a setting.
 
 use std::{
     sync::{
@@ -24,17 +26,18 @@ pub struct HashPool {
     in_flight: Arc<AtomicUsize>,
 }
 
-/// The niceness of hashing threads: the lowest priority Linux has.
+/// The default niceness of hashing threads: the lowest priority Linux has.
 pub const HASH_THREAD_NICE: i32 = 19;
 
 impl HashPool {
-    pub fn new(threads: usize) -> std::io::Result<Self> {
+    /// `nice`: 0 (as the request workers) to 19 (the lowest priority).
+    pub fn new(threads: usize, nice: i32) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads {
             let rx = Arc::clone(&rx);
             thread::Builder::new().name(format!("bcrypt-{i}")).spawn(move || {
-                lower_own_priority();
+                lower_own_priority(nice);
                 loop {
                     // The lock is held only while waiting for the next job.
                     let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
@@ -77,19 +80,19 @@ impl HashPool {
 }
 
 #[cfg(target_os = "linux")]
-fn lower_own_priority() {
+fn lower_own_priority(nice: i32) {
     // On Linux, PRIO_PROCESS with a thread id sets that one thread's nice value.
     // Raising one's own niceness needs no privilege; if it fails anyway, hashing
     // still works, only at normal priority.
     // SAFETY: plain syscalls on the calling thread's own id.
-    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, HASH_THREAD_NICE) };
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice) };
     if rc != 0 {
         tracing::warn!(error = %std::io::Error::last_os_error(), "could not lower the priority of a bcrypt thread");
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn lower_own_priority() {}
+fn lower_own_priority(_nice: i32) {}
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
@@ -102,14 +105,16 @@ mod tests {
 
     #[tokio::test]
     async fn jobs_run_at_the_lowest_priority_and_callers_do_not() {
-        let pool = HashPool::new(2).unwrap();
+        let pool = HashPool::new(2, HASH_THREAD_NICE).unwrap();
         assert_eq!(pool.run(own_nice).await, Some(HASH_THREAD_NICE));
         assert_ne!(own_nice(), HASH_THREAD_NICE, "only the pool's threads are lowered");
+        let moderate = HashPool::new(1, 10).unwrap();
+        assert_eq!(moderate.run(own_nice).await, Some(10));
     }
 
     #[tokio::test]
     async fn every_thread_works_at_once() {
-        let pool = Arc::new(HashPool::new(2).unwrap());
+        let pool = Arc::new(HashPool::new(2, HASH_THREAD_NICE).unwrap());
         let barrier = Arc::new(std::sync::Barrier::new(2));
         // Two jobs that each wait for the other: they finish only if both run concurrently.
         let jobs: Vec<_> = (0..2)

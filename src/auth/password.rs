@@ -42,11 +42,12 @@ pub struct PasswordHasher {
 }
 
 impl PasswordHasher {
-    pub fn new(cost: u32) -> anyhow::Result<Self> {
+    /// `nice`: the hashing threads' priority (`BCRYPT_THREAD_NICE`).
+    pub fn new(cost: u32, nice: i32) -> anyhow::Result<Self> {
         let backend = Backend::detect();
         let dummy_hash = backend.hash(&prehash("latchkey-dummy-password"), cost)?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let pool = HashPool::new(cores)?;
+        let pool = HashPool::new(cores, nice)?;
         Ok(Self { cost, backend, slots: Semaphore::new(pool.threads()), pool, dummy_hash })
     }
 
@@ -122,7 +123,7 @@ mod tests {
 
     #[tokio::test]
     async fn passwords_differing_after_byte_72_do_not_both_verify() {
-        let hasher = PasswordHasher::new(4).unwrap();
+        let hasher = PasswordHasher::new(4, crate::auth::hash_pool::HASH_THREAD_NICE).unwrap();
         let prefix = "Aa1".to_owned() + &"x".repeat(69);
         assert_eq!(prefix.len(), 72);
         let hash = hasher.hash(&format!("{prefix}first")).await.unwrap();
@@ -132,7 +133,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_imported_hash_of_the_plain_password_verifies_and_asks_to_be_replaced() {
-        let hasher = PasswordHasher::new(4).unwrap();
+        let hasher = PasswordHasher::new(4, crate::auth::hash_pool::HASH_THREAD_NICE).unwrap();
         let plain = bcrypt::hash_with_salt("Imported-Pass-1", 4, *b"0123456789abcdef").unwrap();
         for version in [bcrypt::Version::TwoA, bcrypt::Version::TwoB, bcrypt::Version::TwoY] {
             let stored = format!("{LEGACY_PREFIX}{}", plain.format_for_version(version));
@@ -149,16 +150,16 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_users_never_verify() {
-        let hasher = PasswordHasher::new(4).unwrap();
+        let hasher = PasswordHasher::new(4, crate::auth::hash_pool::HASH_THREAD_NICE).unwrap();
         assert!(!hasher.verify("latchkey-dummy-password", None).await.unwrap());
     }
 
     #[tokio::test]
     async fn hashes_use_the_configured_cost() {
-        let hasher = PasswordHasher::new(5).unwrap();
+        let hasher = PasswordHasher::new(5, crate::auth::hash_pool::HASH_THREAD_NICE).unwrap();
         let hash = hasher.hash("Correct1Horse").await.unwrap();
         assert!(hash.starts_with("$2b$05$"), "{hash}");
         assert!(!hasher.needs_rehash(&hash));
-        assert!(PasswordHasher::new(4).unwrap().needs_rehash(&hash));
+        assert!(PasswordHasher::new(4, crate::auth::hash_pool::HASH_THREAD_NICE).unwrap().needs_rehash(&hash));
     }
 }

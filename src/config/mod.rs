@@ -151,6 +151,14 @@ pub struct Config {
     /// the time of a login.
     #[arg(long, env = "BCRYPT_COST", default_value = "12", help_heading = "Tokens")]
     pub bcrypt_cost: u32,
+    /// Priority of the threads that hash passwords, as a nice value from 0
+    /// (that of request handling) to 19 (the lowest). At 19 every other
+    /// request, and every other busy process on the machine, goes first, so
+    /// logins never slow the rest of the API. Lower it (10, say) when
+    /// Latchkey shares its cores with other busy processes, or logins may
+    /// wait behind them until they time out with 503.
+    #[arg(long, env = "BCRYPT_THREAD_NICE", default_value = "19", help_heading = "Tokens")]
+    pub bcrypt_thread_nice: i32,
 
     /// `Secure` cookies (and HSTS). `false` only for plain-http development.
     #[arg(long, env = "COOKIE_SECURE", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new(), help_heading = "Browsers")]
@@ -400,6 +408,10 @@ impl Config {
         if !(4..=31).contains(&self.bcrypt_cost) {
             bail!("BCRYPT_COST must be between 4 and 31");
         }
+        // Below 0 would need privileges, and would put hashing ahead of requests.
+        if !(0..=19).contains(&self.bcrypt_thread_nice) {
+            bail!("BCRYPT_THREAD_NICE must be between 0 and 19");
+        }
         for (name, value) in [
             ("ACCESS_TOKEN_TTL", self.access_token_ttl),
             ("REFRESH_TOKEN_TTL", self.refresh_token_ttl),
@@ -640,6 +652,10 @@ mod tests {
             ("TRUSTED_PROXIES", "10.0.0.0/33"),
             ("APP_ENV", "staging"),
             ("LOGIN_RATE_PER_MINUTE", "0"),
+            ("BCRYPT_THREAD_NICE", "-5"),
+            ("BCRYPT_THREAD_NICE", "20"),
+            ("JWT_ALGORITHM", "RS256"),
+            ("KEY_PUBLISH_DELAY", "30d"),
         ] {
             let err = format!("{:#}", config(&[(key, value)]).unwrap_err());
             assert!(err.contains(key), "{key}: {err}");
