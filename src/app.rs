@@ -2,7 +2,11 @@
 //! the listener and assembles the routes. `main` and the tests both go through
 //! it, so the tests run exactly the production wiring.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex, PoisonError, Weak},
+    time::Duration,
+};
 
 use anyhow::Context;
 use poem::{
@@ -144,17 +148,46 @@ fn return_freed_memory() {
     }
 }
 
+/// Swagger UI's page inlines its 3 MB bundle. Held for the process's life it
+/// was the largest thing in memory, for a page seldom opened; built for each
+/// request, a burst of requests could build it as many times. So it is built
+/// when asked for, shared by the requests that overlap, and dropped once the
+/// last of them is sent.
+fn swagger_ui() -> impl Endpoint<Output = poem::Response> {
+    struct Page(Arc<String>);
+    impl AsRef<[u8]> for Page {
+        fn as_ref(&self) -> &[u8] {
+            self.0.as_bytes()
+        }
+    }
+    static SHARED: Mutex<Weak<String>> = Mutex::new(Weak::new());
+    poem::endpoint::make_sync(|_| {
+        let page = {
+            let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+            shared.upgrade().unwrap_or_else(|| {
+                let page = Arc::new(api::service().swagger_ui_html());
+                *shared = Arc::downgrade(&page);
+                page
+            })
+        };
+        poem::Response::builder()
+            .content_type("text/html; charset=utf-8")
+            .body(poem::Body::from_bytes(bytes::Bytes::from_owner(Page(page))))
+    })
+}
+
 /// Every route and the middleware around them.
 pub fn routes(state: AppState) -> impl Endpoint<Output = poem::Response> {
     let service = api::service();
-    // Built per request rather than held: the page inlines Swagger UI's 3 MB
-    // bundle, which would otherwise stay in memory for a page seldom opened.
-    let docs = poem::endpoint::make_sync(|_| poem::web::Html(api::service().swagger_ui_html()));
     let spec_json = service.spec_endpoint();
     let spec_yaml = service.spec_endpoint_yaml();
     let allow = AllowOn405::from_spec(&service.spec());
-    let route =
-        Route::new().at("/docs", docs).at("/openapi.json", spec_json).at("/openapi.yaml", spec_yaml).nest("/", service);
+    let route = Route::new()
+        .at("/docs", swagger_ui())
+        .at("/docs/", swagger_ui())
+        .at("/openapi.json", spec_json)
+        .at("/openapi.yaml", spec_yaml)
+        .nest("/", service);
     protect(route, state).with(allow)
 }
 

@@ -160,20 +160,14 @@ async fn list_keys(config: &Config, db: sea_orm::DatabaseConnection) -> anyhow::
         println!("JWT_ALGORITHM is HS256: access tokens are signed with JWT_SECRET; there are no key pairs in use");
         return Ok(());
     }
-    let ring = KeyRing::new(
-        config.jwt_algorithm,
-        config.access_token_ttl + std::time::Duration::from_secs(crate::auth::tokens::LEEWAY_SECS),
-        config.key_publish_delay,
-        db.clone(),
-        db,
-        Some(std::sync::Arc::new(cli_data_key(config)?)),
-    );
+    let ring = KeyRing::from_config(config, db.clone(), db, Some(std::sync::Arc::new(cli_data_key(config)?)));
     ring.reload().await?;
     println!("{:<44} {:<6} {:<8} STATE", "KID", "ALG", "OPENS");
     for (kid, algorithm, opens, state) in ring.states(crate::clock::now()) {
         let state = match state {
             KeyState::Next(from) => format!("next: published, signs from {}", from.to_rfc3339()),
-            KeyState::Signing => "signing".to_owned(),
+            KeyState::Signing if algorithm == config.jwt_algorithm => "signing".to_owned(),
+            KeyState::Signing => format!("signing where JWT_ALGORITHM is {}", algorithm.name()),
             KeyState::Retiring(until) => format!("retired: published until {}", until.to_rfc3339()),
             KeyState::Retired => "retired: unpublished, deleted at the next purge".to_owned(),
         };

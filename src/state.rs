@@ -12,7 +12,7 @@ use crate::{
         session_cache::SessionCache,
         sessions::{SessionPolicy, Sessions},
         signing_keys::KeyRing,
-        tokens::{LEEWAY_SECS, TokenKeys},
+        tokens::TokenKeys,
     },
     config::{AppEnv, Config},
     mail::Outbox,
@@ -41,14 +41,7 @@ impl AppState {
     /// `config` must have been validated (it carries the JWT secret).
     pub fn new(db: DatabaseConnection, writer: DatabaseConnection, config: Config) -> anyhow::Result<Self> {
         let data_key = data_key(&config)?.map(Arc::new);
-        let ring = KeyRing::new(
-            config.jwt_algorithm,
-            config.access_token_ttl + std::time::Duration::from_secs(LEEWAY_SECS),
-            config.key_publish_delay,
-            db.clone(),
-            writer.clone(),
-            data_key.clone(),
-        );
+        let ring = KeyRing::from_config(&config, db.clone(), writer.clone(), data_key.clone());
         let tokens = Arc::new(TokenKeys::new(&config, Arc::new(ring)));
         let cache = Arc::new(SessionCache::new(config.session_cache_ttl));
         Ok(Self {

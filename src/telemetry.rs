@@ -11,6 +11,11 @@ pub enum LogFormat {
     Json,
 }
 
+/// Lines queued for the writer thread. The default (128,000) allocates and
+/// touches 4 MB up front; a queue this long already absorbs any burst stderr
+/// cannot keep up with for a moment, and past it logging waits.
+const LOG_QUEUE_LINES: usize = 8_192;
+
 /// Installs the subscriber with `filter` (`RUST_LOG` syntax); a filter that
 /// does not parse falls back to `info` rather than silencing the log.
 ///
@@ -18,11 +23,6 @@ pub enum LogFormat {
 /// waits on the write (a line per request at info level halved `/me`
 /// throughput when written inline). Keep the returned guard alive until the
 /// process ends: dropping it flushes what is still queued.
-/// Lines queued for the writer thread. The default (128,000) allocates and
-/// touches 4 MB up front; a queue this long already absorbs any burst stderr
-/// cannot keep up with for a moment, and past it logging waits.
-const LOG_QUEUE_LINES: usize = 8_192;
-
 #[must_use = "dropping the guard stops the log writer"]
 pub fn init(filter: &str, format: LogFormat) -> WorkerGuard {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));

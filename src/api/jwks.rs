@@ -69,7 +69,14 @@ impl JwksApi {
         let keys: Vec<PublicKey> = ring
             .published(now())
             .iter()
-            .filter_map(|jwk| serde_json::to_value(jwk).ok().and_then(|v| serde_json::from_value(v).ok()))
+            .filter_map(|jwk| match serde_json::to_value(jwk).and_then(serde_json::from_value) {
+                Ok(key) => Some(key),
+                // The key ring checks `kid`, `alg` and `use` when it loads a key.
+                Err(e) => {
+                    tracing::error!(kid = ?jwk.common.key_id, error = %e, "a signing key does not fit the key set's schema");
+                    None
+                }
+            })
             .collect();
         let kids: Vec<&str> = keys.iter().map(|k| k.kid.as_str()).collect();
         let etag = format!("\"{}\"", &hex::encode(Sha256::digest(kids.join(",").as_bytes()))[..32]);

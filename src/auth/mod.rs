@@ -119,11 +119,7 @@ impl<'a> ApiExtractor<'a> for CurrentUser {
     ) -> poem::Result<Self> {
         let state = req.data::<AppState>().expect("BUG: AppState is installed on the route");
         let token = access_token(req).ok_or(ApiError::NotAuthenticated)?;
-        let mut verified = state.tokens.verify(&token, TokenType::Access);
-        if matches!(verified, Err(TokenError::UnknownKey)) && state.tokens.ring().reload_on_miss().await {
-            verified = state.tokens.verify(&token, TokenType::Access);
-        }
-        let claims = verified.map_err(|e| match e {
+        let claims = state.tokens.verify_reloading(&token, TokenType::Access, true).await.map_err(|e| match e {
             TokenError::Expired => ApiError::TokenExpired,
             TokenError::Invalid | TokenError::UnknownKey => ApiError::TokenInvalid,
         })?;

@@ -288,7 +288,7 @@ impl Sessions {
     /// Revokes the session a token names, if the token is genuine (expired is fine:
     /// logging out with a stale cookie must still end the session).
     pub async fn logout_by_token(&self, token: &str, typ: TokenType, client: &ClientInfo) -> Result<(), ApiError> {
-        let Ok(claims) = self.tokens.verify_ignoring_expiry(token, typ) else {
+        let Ok(claims) = self.tokens.verify_reloading(token, typ, false).await else {
             return Ok(());
         };
         let txn = self.writer.begin().await?;

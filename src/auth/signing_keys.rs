@@ -14,7 +14,10 @@
 //! key it does not know yet.
 
 use std::{
-    sync::{Arc, Mutex, RwLock},
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -26,11 +29,18 @@ use jsonwebtoken::{
     jwk::{Jwk, ThumbprintHash},
 };
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryOrder, Set};
+use zeroize::Zeroizing;
 
-use crate::{auth::crypto::DataKey, clock::now, entity::signing_key};
+use crate::{
+    auth::{crypto::DataKey, tokens::LEEWAY_SECS},
+    clock::now,
+    config::Config,
+    entity::signing_key,
+};
 
-/// How often each instance reads the key table again. Well under the default
-/// `KEY_PUBLISH_DELAY`, so every instance knows a key before any signs with it.
+/// How often each instance reads the key table again. At most half of
+/// `KEY_PUBLISH_DELAY` in production, so every instance knows a key before
+/// any signs with it.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(60);
 /// A token naming an unknown key reloads the table at most this often.
 const RELOAD_ON_MISS_EVERY: Duration = Duration::from_secs(1);
@@ -102,7 +112,9 @@ pub enum KeyState {
 pub struct KeyRing {
     algorithm: AccessAlgorithm,
     /// How long a key stays published after it stops signing: the longest
-    /// access token lifetime plus the allowed clock skew.
+    /// access token lifetime, plus the clock skew allowed between instances
+    /// (one that lags may sign with the old key a little longer) and between
+    /// an instance and the verifier.
     retire_after: chrono::Duration,
     publish_delay: Duration,
     db: DatabaseConnection,
@@ -110,9 +122,15 @@ pub struct KeyRing {
     writer: DatabaseConnection,
     data_key: Option<Arc<DataKey>>,
     keys: RwLock<Arc<Vec<LoadedKey>>>,
+    /// Reloads take turns, so a slow one can never install an older key set
+    /// over a newer one.
+    reloading: tokio::sync::Mutex<()>,
     /// When a token naming an unknown key last made us reload (forged
     /// `kid`s must not turn into a query each).
     last_miss_reload: Mutex<Option<Instant>>,
+    /// Counts reloads that dropped a key: whatever was checked with a
+    /// dropped key must be checked again (see `TokenKeys::verify`).
+    removals: AtomicU64,
 }
 
 impl KeyRing {
@@ -124,20 +142,43 @@ impl KeyRing {
         writer: DatabaseConnection,
         data_key: Option<Arc<DataKey>>,
     ) -> Self {
+        let skew = chrono::Duration::seconds(2 * LEEWAY_SECS as i64);
         Self {
             algorithm,
-            retire_after: chrono::Duration::from_std(token_lifetime).expect("BUG: lifetimes are bounded"),
+            retire_after: chrono::Duration::from_std(token_lifetime).expect("BUG: lifetimes are bounded") + skew,
             publish_delay,
             db,
             writer,
             data_key,
             keys: RwLock::new(Arc::new(Vec::new())),
+            reloading: tokio::sync::Mutex::new(()),
             last_miss_reload: Mutex::new(None),
+            removals: AtomicU64::new(0),
         }
+    }
+
+    /// The ring `config` describes, reading keys from `db` and writing them through `writer`.
+    pub fn from_config(
+        config: &Config,
+        db: DatabaseConnection,
+        writer: DatabaseConnection,
+        data_key: Option<Arc<DataKey>>,
+    ) -> Self {
+        Self::new(config.jwt_algorithm, config.access_token_ttl, config.key_publish_delay, db, writer, data_key)
     }
 
     pub fn algorithm(&self) -> AccessAlgorithm {
         self.algorithm
+    }
+
+    /// Changes whenever a key this instance held is gone.
+    pub fn removals(&self) -> u64 {
+        self.removals.load(Ordering::Acquire)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn note_removal(&self) {
+        self.removals.fetch_add(1, Ordering::AcqRel);
     }
 
     fn snapshot(&self) -> Arc<Vec<LoadedKey>> {
@@ -166,30 +207,42 @@ impl KeyRing {
         if !self.algorithm.is_asymmetric() {
             return Ok(());
         }
+        let _turn = self.reloading.lock().await;
+        self.reload_in_turn().await
+    }
+
+    async fn reload_in_turn(&self) -> anyhow::Result<()> {
         let rows = signing_key::Entity::find()
             .order_by_asc(signing_key::Column::SignsFrom)
             .all(&self.db)
             .await
             .context("loading signing keys")?;
         let keys: Vec<LoadedKey> = rows.iter().filter_map(|row| self.load(row)).collect();
-        *self.keys.write().expect("key ring lock") = Arc::new(keys);
+        let mut held = self.keys.write().expect("key ring lock");
+        if held.iter().any(|old| !keys.iter().any(|new| new.kid == old.kid)) {
+            self.removals.fetch_add(1, Ordering::AcqRel);
+        }
+        *held = Arc::new(keys);
         Ok(())
     }
 
-    /// Reloads when a token named an unknown key, unless that was done a moment ago.
-    /// Returns whether it reloaded.
+    /// When a token named an unknown key: reloads, unless that was done a
+    /// moment ago; a request that arrives while a reload runs waits for it.
+    /// Returns whether the keys may have changed since the caller looked.
     pub async fn reload_on_miss(&self) -> bool {
         if !self.algorithm.is_asymmetric() {
             return false;
         }
+        let _turn = self.reloading.lock().await;
         {
             let mut last = self.last_miss_reload.lock().expect("key ring lock");
             if last.is_some_and(|at| at.elapsed() < RELOAD_ON_MISS_EVERY) {
-                return false;
+                // The keys are as fresh as this instance lets a token make them.
+                return true;
             }
             *last = Some(Instant::now());
         }
-        match self.reload().await {
+        match self.reload_in_turn().await {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "cannot reload signing keys");
@@ -202,9 +255,17 @@ impl KeyRing {
         let loaded = (|| -> anyhow::Result<LoadedKey> {
             let algorithm = AccessAlgorithm::from_name(&row.algorithm).context("unknown algorithm")?;
             let jwk: Jwk = serde_json::from_str(&row.public_jwk).context("public key is not a JWK")?;
+            // What the key set publishes must name the key and say what it is
+            // for, or verifiers would skip it while we sign with it.
+            if jwk.common.key_id.as_deref() != Some(row.kid.as_str())
+                || jwk.common.key_algorithm != Some(algorithm.jwt().into())
+                || jwk.common.public_key_use != Some(jsonwebtoken::jwk::PublicKeyUse::Signature)
+            {
+                bail!("its public JWK does not carry its kid, alg and use");
+            }
             let decoding = DecodingKey::from_jwk(&jwk).context("public key does not load")?;
             let encoding = match self.data_key.as_deref().map(|k| k.decrypt(&row.private_key_enc)) {
-                Some(Ok((der, _))) => Some(encoding_key(algorithm, &der)),
+                Some(Ok((der, _))) => Some(encoding_key(algorithm, &Zeroizing::new(der))),
                 _ => {
                     tracing::warn!(kid = %row.kid, "a signing key's private half does not open with DATA_ENCRYPTION_KEY; it only verifies");
                     None
@@ -215,16 +276,20 @@ impl KeyRing {
         loaded.map_err(|e| tracing::warn!(kid = %row.kid, error = %format!("{e:#}"), "skipping a signing key")).ok()
     }
 
-    /// Runs `f` with the key that signs access tokens now: the newest usable
-    /// key of `JWT_ALGORITHM` that has started signing.
+    /// Runs `f` with the key that signs access tokens now: the newest key of
+    /// `JWT_ALGORITHM` that has started signing, if this instance can open it.
     pub fn with_signing_key<T>(&self, at: DateTime<Utc>, f: impl FnOnce(&LoadedKey) -> T) -> Option<T> {
         let keys = self.snapshot();
-        signing_key_at(&keys, self.algorithm, at).map(f)
+        signing_key_at(&keys, self.algorithm, at).filter(|k| k.encoding.is_some()).map(f)
     }
 
-    /// Runs `f` with the key a token names, if this instance knows it.
-    pub fn with_key<T>(&self, kid: &str, f: impl FnOnce(&LoadedKey) -> T) -> Option<T> {
-        self.snapshot().iter().find(|k| k.kid == kid).map(f)
+    /// Runs `f` with the key a token names, if this instance knows it and the
+    /// key is not retired (a token it signed now is forged, or from a clock
+    /// far off).
+    pub fn with_key<T>(&self, kid: &str, at: DateTime<Utc>, f: impl FnOnce(&LoadedKey) -> T) -> Option<T> {
+        let keys = self.snapshot();
+        let key = keys.iter().find(|k| k.kid == kid)?;
+        (self.state(&keys, key, at) != KeyState::Retired).then(|| f(key))
     }
 
     /// The public keys to publish now, in the order they start signing.
@@ -239,26 +304,29 @@ impl KeyRing {
         keys.iter().map(|k| (k.kid.clone(), k.algorithm, k.encoding.is_some(), self.state(&keys, k, at))).collect()
     }
 
+    /// Each algorithm has its own timeline: while instances switch
+    /// `JWT_ALGORITHM` one by one, the old ones go on signing with the newest
+    /// key of theirs, which therefore stays published.
     fn state(&self, keys: &[LoadedKey], key: &LoadedKey, at: DateTime<Utc>) -> KeyState {
         if key.signs_from > at {
             return KeyState::Next(key.signs_from);
         }
-        if signing_key_at(keys, self.algorithm, at).is_some_and(|k| k.kid == key.kid) {
-            return KeyState::Signing;
-        }
-        // It stopped signing when the next key started (or at once, if it
-        // never was the one that signs here).
-        let stopped = keys.iter().map(|k| k.signs_from).filter(|s| *s > key.signs_from && *s <= at).min();
+        let stopped = keys
+            .iter()
+            .filter(|k| k.algorithm == key.algorithm && k.signs_from > key.signs_from && k.signs_from <= at)
+            .map(|k| k.signs_from)
+            .min();
         match stopped {
+            None => KeyState::Signing,
             Some(stopped) if stopped + self.retire_after > at => KeyState::Retiring(stopped + self.retire_after),
             Some(_) => KeyState::Retired,
-            None => KeyState::Retiring(at + self.retire_after),
         }
     }
 
     /// `Cache-Control: max-age` for the key set: half of `KEY_PUBLISH_DELAY`,
-    /// at most five minutes, so a cached set always holds the next key before
-    /// it signs (instances also take up to [`RELOAD_EVERY`] to see it).
+    /// at most five minutes. With the [`RELOAD_EVERY`] instances take to see a
+    /// new key, that is within the delay (it is at least twice that in
+    /// production), so a cached set holds the next key before it signs.
     pub fn jwks_max_age(&self) -> Duration {
         (self.publish_delay / 2).min(MAX_JWKS_CACHE)
     }
@@ -286,10 +354,9 @@ impl KeyRing {
     }
 }
 
+/// The newest key of `algorithm` that has started signing.
 fn signing_key_at(keys: &[LoadedKey], algorithm: AccessAlgorithm, at: DateTime<Utc>) -> Option<&LoadedKey> {
-    keys.iter()
-        .filter(|k| k.algorithm == algorithm && k.encoding.is_some() && k.signs_from <= at)
-        .max_by_key(|k| k.signs_from)
+    keys.iter().filter(|k| k.algorithm == algorithm && k.signs_from <= at).max_by_key(|k| k.signs_from)
 }
 
 fn encoding_key(algorithm: AccessAlgorithm, pkcs8_der: &[u8]) -> EncodingKey {
@@ -300,24 +367,24 @@ fn encoding_key(algorithm: AccessAlgorithm, pkcs8_der: &[u8]) -> EncodingKey {
 }
 
 /// A fresh key pair: the public JWK (with its thumbprint as `kid`) and the
-/// private key as PKCS#8 DER.
-pub fn generate(algorithm: AccessAlgorithm) -> anyhow::Result<(Jwk, Vec<u8>)> {
+/// private key as PKCS#8 DER (wiped from memory when dropped).
+pub fn generate(algorithm: AccessAlgorithm) -> anyhow::Result<(Jwk, Zeroizing<Vec<u8>>)> {
     use aes_gcm::aead::{OsRng, rand_core::RngCore};
     use p256::pkcs8::EncodePrivateKey;
     let (public, der) = match algorithm {
         AccessAlgorithm::EdDsa => {
-            let mut seed = [0u8; 32];
-            OsRng.fill_bytes(&mut seed);
+            let mut seed = Zeroizing::new([0u8; 32]);
+            OsRng.fill_bytes(seed.as_mut());
             let key = ed25519_dalek::SigningKey::from_bytes(&seed);
             let x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
-            let der = key.to_pkcs8_der().context("encoding an Ed25519 key")?.as_bytes().to_vec();
+            let der = Zeroizing::new(key.to_pkcs8_der().context("encoding an Ed25519 key")?.as_bytes().to_vec());
             (serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x}), der)
         }
         AccessAlgorithm::Es256 => {
             let key = p256::SecretKey::random(&mut OsRng);
             let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&key.public_key(), false);
             let (x, y) = (point.x().context("P-256 point")?, point.y().context("P-256 point")?);
-            let der = key.to_pkcs8_der().context("encoding a P-256 key")?.as_bytes().to_vec();
+            let der = Zeroizing::new(key.to_pkcs8_der().context("encoding a P-256 key")?.as_bytes().to_vec());
             (
                 serde_json::json!({"kty": "EC", "crv": "P-256", "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y)}),
                 der,
@@ -394,30 +461,48 @@ mod tests {
             ring(vec![key("a", AccessAlgorithm::EdDsa, at(0), true), key("b", AccessAlgorithm::EdDsa, at(110), true)]);
         let signer = |m| r.with_signing_key(at(m), |k| k.kid.clone()).unwrap();
         let published = |m| r.published(at(m)).iter().map(|j| j.common.key_id.clone().unwrap()).collect::<Vec<_>>();
+        // `a`'s last token, signed just before minute 110, lives 15 minutes;
+        // clocks may be 2 × 5 s apart.
+        let a_retires = at(125) + chrono::Duration::seconds(10);
 
         assert_eq!(signer(105), "a");
         assert_eq!(published(105), ["a", "b"]);
-        assert_eq!(signer(110), "b");
-        // `a`'s last token, signed just before minute 110, lives 15 minutes.
-        assert_eq!(published(124), ["a", "b"]);
-        assert_eq!(r.states(at(124))[0].3, KeyState::Retiring(at(125)));
-        assert_eq!(published(125), ["b"]);
-        assert_eq!(r.states(at(125))[0].3, KeyState::Retired);
         assert_eq!(r.states(at(105))[1].3, KeyState::Next(at(110)));
+        assert_eq!(signer(110), "b");
+        assert_eq!(published(125), ["a", "b"]);
+        assert_eq!(r.states(at(125))[0].3, KeyState::Retiring(a_retires));
+        assert!(r.with_key("a", at(125), |_| ()).is_some());
+
+        assert_eq!(r.published(a_retires).len(), 1);
+        assert_eq!(r.states(a_retires)[0].3, KeyState::Retired);
+        // A token it signs now is forged (its private half leaked, say).
+        assert!(r.with_key("a", a_retires, |_| ()).is_none());
+        assert!(r.with_key("b", a_retires, |_| ()).is_some());
     }
 
     #[test]
-    fn a_key_whose_private_half_cannot_be_opened_verifies_but_never_signs() {
+    fn an_instance_that_cannot_open_the_newest_key_does_not_sign_with_an_older_one() {
         let r =
             ring(vec![key("a", AccessAlgorithm::EdDsa, at(0), true), key("b", AccessAlgorithm::EdDsa, at(10), false)]);
-        assert_eq!(r.with_signing_key(at(20), |k| k.kid.clone()).unwrap(), "a");
+        assert_eq!(r.with_signing_key(at(5), |k| k.kid.clone()).unwrap(), "a");
+        assert!(r.with_signing_key(at(20), |_| ()).is_none(), "`a` stopped signing everywhere at minute 10");
+        assert!(r.with_key("b", at(20), |_| ()).is_some(), "`b` still verifies");
         assert_eq!(r.published(at(20)).len(), 2);
     }
 
     #[test]
-    fn keys_of_another_algorithm_do_not_sign() {
-        let r = ring(vec![key("a", AccessAlgorithm::Es256, at(0), true)]);
-        assert!(r.with_signing_key(at(1), |_| ()).is_none());
+    fn keys_of_another_algorithm_do_not_sign_here_and_are_not_retired_by_ours() {
+        // Instances switch from ES256 to EdDSA one by one: the ones still on
+        // ES256 keep signing with `a`, so it stays published however long that takes.
+        let r =
+            ring(vec![key("a", AccessAlgorithm::Es256, at(0), true), key("b", AccessAlgorithm::EdDsa, at(10), true)]);
+        assert_eq!(r.with_signing_key(at(1000), |k| k.kid.clone()).unwrap(), "b");
+        assert_eq!(r.states(at(1000))[0].3, KeyState::Signing);
+        assert_eq!(r.published(at(1000)).len(), 2);
+        assert!(r.with_key("a", at(1000), |_| ()).is_some());
+
+        let only_es256 = ring(vec![key("a", AccessAlgorithm::Es256, at(0), true)]);
+        assert!(only_es256.with_signing_key(at(1), |_| ()).is_none());
     }
 
     #[test]

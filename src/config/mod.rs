@@ -99,8 +99,9 @@ pub struct Config {
     /// Apply pending migrations at start-up (`false` if you run `latchkey migrate` yourself).
     #[arg(long, env = "RUN_MIGRATIONS", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new(), help_heading = "Database")]
     pub run_migrations: bool,
-    /// How often revoked and expired sessions and expired refresh tokens are
-    /// deleted; `0` turns it off.
+    /// How often revoked and expired sessions, expired refresh tokens, old
+    /// security events and retired signing keys are deleted; `0` turns it off
+    /// (a retired key then stays in the table, but no longer verifies).
     #[arg(long, env = "PURGE_INTERVAL", default_value = "1h", value_parser = parse_duration, help_heading = "Database")]
     pub purge_interval: Duration,
 
@@ -119,7 +120,7 @@ pub struct Config {
     /// With `EdDSA` or `ES256`: how long after `latchkey keys rotate` the new
     /// key starts signing. It is published at once, so services that cache the
     /// key set (`/.well-known/jwks.json` says to, for half this time) know it
-    /// before they meet a token it signed.
+    /// before they meet a token it signed. At least 2 minutes in production.
     #[arg(long, env = "KEY_PUBLISH_DELAY", default_value = "10m", value_parser = parse_duration, help_heading = "Tokens")]
     pub key_publish_delay: Duration,
     /// `iss` claim, required and checked.
@@ -434,6 +435,15 @@ impl Config {
         }
         if production && self.jwt_algorithm.is_asymmetric() && self.data_encryption_key.is_none() {
             bail!("DATA_ENCRYPTION_KEY is required when APP_ENV=production and JWT_ALGORITHM is EdDSA or ES256");
+        }
+        // Instances and the key set's caches each take up to half the delay
+        // to see a new key; shorter, a verifier may meet its tokens first.
+        let min_publish_delay = 2 * crate::auth::signing_keys::RELOAD_EVERY;
+        if production && self.jwt_algorithm.is_asymmetric() && self.key_publish_delay < min_publish_delay {
+            bail!(
+                "KEY_PUBLISH_DELAY must be at least {} minutes when APP_ENV=production",
+                min_publish_delay.as_secs() / 60
+            );
         }
         if self.key_publish_delay > MAX_KEY_PUBLISH_DELAY {
             bail!("KEY_PUBLISH_DELAY must be at most {} days", MAX_KEY_PUBLISH_DELAY.as_secs() / 86_400);

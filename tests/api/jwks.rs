@@ -122,10 +122,51 @@ async fn tokens_signed_before_a_rotation_verify_until_they_expire() {
     assert_eq!(other.me_with_bearer(&old).await.status(), StatusCode::OK);
 
     // The old key's last token expires 2 s after the rotation, plus 5 s of
-    // leeway (`exp` counts whole seconds: one more to be sure).
+    // leeway (`exp` counts whole seconds: one more to be sure). The key stays
+    // published 5 s longer, for instances whose clocks lag.
     tokio::time::sleep(Duration::from_millis(8_500)).await;
-    assert_eq!(kids(&key_set(&app).await.0), [new.kid.as_str()]);
     assert_problem(app.me_with_bearer(&old).await, 401, "token_expired").await;
+    assert_eq!(kids(&key_set(&app).await.0), [old_kid.as_str(), new.kid.as_str()]);
+}
+
+/// A key whose last token has expired: a token it signs now can only be
+/// forged (its private half leaked, say), so it is refused, and once the key
+/// is deleted, nothing checked with it before is taken on trust either.
+#[tokio::test]
+async fn a_retired_key_is_unpublished_and_refuses_fresh_tokens() {
+    use latchkey::entity::signing_key;
+    use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set};
+
+    let app = spawn_app_with(asymmetric(AccessAlgorithm::EdDsa)).await;
+    let (_, tokens) = app.signed_up().await;
+    let genuine = tokens.access.unwrap();
+    assert_eq!(app.me_with_bearer(&genuine).await.status(), StatusCode::OK);
+    let old_kid = header_of(&genuine)["kid"].as_str().unwrap().to_owned();
+
+    // Move the timeline back: the old key signed two hours ago, the next one
+    // took over an hour ago, so the old key's last token expired long since.
+    let old = signing_key::Entity::find_by_id(old_kid.clone()).one(&app.state.writer).await.unwrap().unwrap();
+    let (old_der, _) = app.state.data_key.as_ref().unwrap().decrypt(&old.private_key_enc).unwrap();
+    let mut moved = old.into_active_model();
+    moved.signs_from = Set(now() - chrono::Duration::hours(2));
+    moved.update(&app.state.writer).await.unwrap();
+    let data_key = app.state.data_key.clone().unwrap();
+    let an_hour_ago = now() - chrono::Duration::hours(1);
+    let new = signing_keys::create(&app.state.writer, &data_key, AccessAlgorithm::EdDsa, an_hour_ago).await.unwrap();
+    let ring = app.state.tokens.ring();
+    ring.reload().await.unwrap();
+    assert_eq!(kids(&key_set(&app).await.0), [new.kid.as_str()]);
+
+    let header = Header { kid: Some(old_kid.clone()), ..Header::new(Algorithm::EdDSA) };
+    let fresh = jsonwebtoken::encode(&header, &claims_of(&genuine), &EncodingKey::from_ed_der(&old_der)).unwrap();
+    assert_ne!(fresh, genuine);
+    assert_problem(app.me_with_bearer(&fresh).await, 401, "token_invalid").await;
+
+    // Checked before the key retired, the genuine token is still remembered;
+    // the purge deletes the key, and with it that trust.
+    assert_eq!(app.me_with_bearer(&genuine).await.status(), StatusCode::OK);
+    assert_eq!(ring.purge_retired().await.unwrap(), 1);
+    assert_problem(app.me_with_bearer(&genuine).await, 401, "token_invalid").await;
 }
 
 /// Tokens an attacker can make knowing everything public.
