@@ -617,6 +617,25 @@ mod tests {
     }
 
     #[test]
+    fn production_key_pairs_need_a_data_key_and_a_publish_delay_of_two_minutes() {
+        let secret = "x".repeat(32);
+        let key = ("DATA_ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+        let prod = |extra: &[(&str, &str)]| {
+            let mut vars = vec![("APP_ENV", "production"), ("JWT_SECRET", secret.as_str()), SMTP, APP];
+            vars.extend_from_slice(extra);
+            config(&vars).map_err(|e| e.to_string())
+        };
+        let err = prod(&[("JWT_ALGORITHM", "EdDSA")]).unwrap_err();
+        assert!(err.contains("DATA_ENCRYPTION_KEY"), "{err}");
+        let err = prod(&[("JWT_ALGORITHM", "EdDSA"), key, ("KEY_PUBLISH_DELAY", "119s")]).unwrap_err();
+        assert!(err.contains("KEY_PUBLISH_DELAY"), "{err}");
+        assert!(prod(&[("JWT_ALGORITHM", "es256"), key, ("KEY_PUBLISH_DELAY", "2m")]).is_ok());
+        // HS256 publishes nothing, and development may rotate at once.
+        assert!(prod(&[("KEY_PUBLISH_DELAY", "0")]).is_ok());
+        assert!(config(&[("JWT_ALGORITHM", "EdDSA"), key, ("KEY_PUBLISH_DELAY", "0")]).is_ok());
+    }
+
+    #[test]
     fn production_refuses_unsafe_origins_and_lifetimes_naming_them() {
         let secret = "x".repeat(32);
         let prod = |extra: (&str, &str)| {
