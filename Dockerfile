@@ -1,13 +1,13 @@
 # syntax=docker/dockerfile:1
-# Latchkey's container image: a release build on Debian bookworm, run as a
-# non-root user on bookworm-slim.
+# Latchkey's container image: the `dist` build (see Cargo.toml) on Debian
+# bookworm, run as a non-root user on bookworm-slim.
 #   docker build -t latchkey .
 #   docker run --rm -p 8000:8000 -v latchkey-data:/data latchkey
 # compose.yaml runs two of these behind nginx, with PostgreSQL and Redis.
 
 FROM rust:1-bookworm AS builder
 WORKDIR /src
-# Only what `cargo build --release` reads: the workspace manifests, the lock
+# Only what `cargo build` reads: the workspace manifests, the lock
 # file, the library and binary (src/) and the migration crate. No build.rs,
 # no [[bench]] or [[example]] entries, and no include_str! of files outside src/.
 COPY Cargo.toml Cargo.lock ./
@@ -17,8 +17,8 @@ COPY src ./src
 # copied out of target/ because a cache mount is not part of the image.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin latchkey \
- && cp target/release/latchkey /usr/local/bin/latchkey
+    cargo build --profile dist --locked --bin latchkey \
+ && cp target/dist/latchkey /usr/local/bin/latchkey
 
 FROM debian:bookworm-slim
 # ca-certificates: SMTP over TLS and TLS to databases. libcrypt1: bcrypt goes

@@ -14,12 +14,15 @@
 # DURATION (default 10s), CONNECTIONS (default 64, for `/me` and the tasks
 # routes), LOGIN_CONNECTIONS (default 4) and BCRYPT_COST (default 12) tune the
 # runs; SERVER_START_TIMEOUT (default 60 s) bounds the wait for the server.
+# PROFILE=dist measures the build that ships (whole-program optimisation,
+# several times longer to build) instead of `release`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 LOGIN_CONNECTIONS=${LOGIN_CONNECTIONS:-4}
 COST=${BCRYPT_COST:-12}
+PROFILE=${PROFILE:-release}
 PORT=${PORT:-18080}
 START_TIMEOUT=${SERVER_START_TIMEOUT:-60}
 BASE="http://127.0.0.1:$PORT"
@@ -134,17 +137,24 @@ esac
 # Builds the release binary of the working tree, and of BASELINE if set (in a
 # worktree sharing this target directory, so only Latchkey itself recompiles).
 BUILDS=()
+# `dist` as Cargo.toml defines it, spelled out for a BASELINE from before it existed.
+PROFILE_ARGS=(--profile "$PROFILE")
+if [ "$PROFILE" = dist ]; then
+  PROFILE_ARGS+=(--config 'profile.dist.inherits="release"' --config 'profile.dist.lto="fat"'
+    --config 'profile.dist.codegen-units=1')
+fi
 if [ -n "${BASELINE:-}" ]; then
   rev=$(git rev-parse --short "$BASELINE^{commit}") || die "BASELINE=$BASELINE is not a commit"
   BASELINE_TREE="$WORK/baseline-src"
   git worktree add --detach --quiet "$BASELINE_TREE" "$rev"
-  (cd "$BASELINE_TREE" && CARGO_TARGET_DIR="$OLDPWD/target" cargo build --release --quiet --bin latchkey) ||
+  (cd "$BASELINE_TREE" && CARGO_TARGET_DIR="$OLDPWD/target" cargo build "${PROFILE_ARGS[@]}" --quiet --bin latchkey) ||
     die "building $rev failed"
-  cp target/release/latchkey "$WORK/latchkey-$rev"
+  cp "target/$PROFILE/latchkey" "$WORK/latchkey-$rev"
   BUILDS+=("$rev")
 fi
-cargo build --release --quiet --bin latchkey --example bcrypt_cost
-cp target/release/latchkey "$WORK/latchkey-current"
+cargo build "${PROFILE_ARGS[@]}" --quiet --bin latchkey
+cargo build --release --quiet --example bcrypt_cost
+cp "target/$PROFILE/latchkey" "$WORK/latchkey-current"
 BUILDS+=(current)
 
 cat > "$WORK/login.lua" <<'LUA'
@@ -213,8 +223,12 @@ measure() { # build
     "$BASE/api/v1/tasks" > "$out.create"
   summary "POST /tasks (32 writers)" "$out.create"
   rss_mib > "$out.rss-load"
-  printf '  %-36s idle %s MiB, after logins %s MiB, after load %s MiB\n' "RSS" \
-    "$(cat "$out.rss-idle")" "$(cat "$out.rss-logins")" "$(cat "$out.rss-load")"
+  # What stays once the server has been quiet for a moment (freed memory is
+  # handed back after a quiet second).
+  sleep 3
+  rss_mib > "$out.rss-settled"
+  printf '  %-36s idle %s MiB, after logins %s MiB, after load %s MiB, 3 s later %s MiB\n' "RSS" \
+    "$(cat "$out.rss-idle")" "$(cat "$out.rss-logins")" "$(cat "$out.rss-load")" "$(cat "$out.rss-settled")"
   kill -0 "$SERVER" 2>/dev/null || die "the server died during the runs"
   kill "$SERVER"
   wait "$SERVER" 2>/dev/null || true
@@ -239,15 +253,17 @@ echo
 if [ "${#BUILDS[@]}" -eq 2 ]; then row "figure" "${BUILDS[@]}" "current/base"; else row "figure" "${BUILDS[@]}"; fi
 figures() { # build -> prints one value per figure, tab-separated
   local f="$WORK/$1"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
     "$(rps "$f.login")" \
     "$(awk -v l="$(rps "$f.login")" -v b="$BOUND" 'BEGIN { printf "%.2f", l / b }')" \
     "$(rps "$f.me")" "$(ms "$(pct "$f.me" 50%)")" "$(ms "$(pct "$f.me" 99%)")" \
     "$(ms "$(pct "$f.me-flood" 99%)")" "$(ms "$(pct "$f.create" 99%)")" \
-    "$(cat "$f.rss-idle")" "$(cat "$f.rss-logins")" "$(cat "$f.rss-load")" "$(rps "$f.flood-logins")"
+    "$(cat "$f.rss-idle")" "$(cat "$f.rss-logins")" "$(cat "$f.rss-load")" "$(cat "$f.rss-settled")" \
+    "$(rps "$f.flood-logins")"
 }
 labels=("logins/s" "logins / bound ($BOUND/s)" "/me req/s" "/me p50 ms" "/me p99 ms" "/me p99 ms, login flood"
-  "POST /tasks p99 ms" "RSS idle MiB" "RSS after logins MiB" "RSS after load MiB" "logins/s during /me load")
+  "POST /tasks p99 ms" "RSS idle MiB" "RSS after logins MiB" "RSS after load MiB" "RSS 3 s after load MiB"
+  "logins/s during /me load")
 declare -A VALUES
 for b in "${BUILDS[@]}"; do
   IFS=$'\t' read -r -a vals <<<"$(figures "$b")"

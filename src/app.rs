@@ -104,9 +104,9 @@ impl Application {
             loop {
                 tick.tick().await;
                 limiters.prune();
-                return_freed_memory();
             }
         });
+        let memory = tokio::spawn(crate::memory::return_freed_memory_when_quiet());
         let purger = tokio::spawn(purge_on_schedule(self.state.clone()));
         let key_reloader = tokio::spawn(reload_keys_on_schedule(self.state.clone()));
         let mailer = tokio::spawn(self.state.outbox.clone().run(self.state.writer.clone()));
@@ -124,6 +124,7 @@ impl Application {
             .run_with_graceful_shutdown(routes(self.state), stop, Some(SHUTDOWN_GRACE))
             .await;
         pruner.abort();
+        memory.abort();
         key_reloader.abort();
         for task in [session_bus, metrics].into_iter().flatten() {
             task.abort();
@@ -133,18 +134,6 @@ impl Application {
         let _ = writer.close().await;
         let _ = db.close().await;
         result.context("server failed")
-    }
-}
-
-/// glibc keeps memory that was freed (after a burst of connections, say) for
-/// reuse instead of giving it back, so RSS stays at its high-water mark; once
-/// a minute we hand it back. (Cheap: it walks the free lists, well under a
-/// millisecond here.)
-fn return_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory; it is thread-safe.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

@@ -13,7 +13,7 @@ use sea_orm::{
 use crate::config::Config;
 
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
-    open(config, config.database_max_connections).await
+    open(config, config.database_pool_size()).await
 }
 
 /// The pool writes go through. SQLite takes one writer at a time, and a writer
@@ -55,10 +55,16 @@ async fn open(config: &Config, max_connections: u32) -> anyhow::Result<DatabaseC
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(busy_timeout)
                 .foreign_keys(true)
+                // SQLite's own cache of file pages, per connection (default
+                // 2 MB); the operating system caches the file as well.
+                .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"))
         });
     let db = Database::connect(options).await.map_err(|e| anyhow::anyhow!("cannot open DATABASE_URL: {e}"))?;
     Ok(db)
 }
+
+/// Per connection, in KiB.
+const SQLITE_CACHE_KIB: u32 = 512;
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None).await.map_err(|e| anyhow::anyhow!("migrations failed: {e}"))

@@ -31,6 +31,8 @@ pub mod import;
 /// Outgoing mail: the transactional outbox, its worker, the mails themselves.
 pub mod mail;
 /// HTTP middleware: browser protections (CORS, cross-site rejection, security headers) and request limits.
+/// Giving freed memory back to the operating system.
+pub mod memory;
 pub mod middleware;
 /// The Prometheus metrics listener (`METRICS_ADDR`) and every metric's name.
 pub mod prometheus;

@@ -86,9 +86,12 @@ pub struct Config {
     /// (MySQL and MariaDB).
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://latchkey.db?mode=rwc", help_heading = "Database")]
     pub database_url: String,
-    /// Connection pool size per process.
-    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value = "20", help_heading = "Database")]
-    pub database_max_connections: u32,
+    /// Connection pool size per process. Unset: 20 on PostgreSQL and MySQL,
+    /// 4 on SQLite, whose queries run inside this process on a thread per
+    /// connection: more connections than cores add threads and page caches,
+    /// not speed.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", help_heading = "Database")]
+    pub database_max_connections: Option<u32>,
     /// Longest wait for a database connection; past it a request answers 503
     /// `database_unavailable`.
     #[arg(long, env = "DATABASE_TIMEOUT", default_value = "5s", value_parser = parse_duration, help_heading = "Database")]
@@ -476,7 +479,7 @@ impl Config {
             ("LOGIN_RATE_PER_MINUTE", self.login_rate_per_minute),
             ("REGISTER_RATE_PER_MINUTE", self.register_rate_per_minute),
             ("REFRESH_RATE_PER_MINUTE", self.refresh_rate_per_minute),
-            ("DATABASE_MAX_CONNECTIONS", self.database_max_connections),
+            ("DATABASE_MAX_CONNECTIONS", self.database_max_connections.unwrap_or(1)),
             ("EMAIL_RATE_PER_HOUR", self.email_rate_per_hour),
             ("MAIL_MAX_ATTEMPTS", self.mail_max_attempts),
         ] {
@@ -485,6 +488,12 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// `DATABASE_MAX_CONNECTIONS`, or its default for the database in `DATABASE_URL`.
+    pub fn database_pool_size(&self) -> u32 {
+        let sqlite = self.database_url.starts_with("sqlite:");
+        self.database_max_connections.unwrap_or(if sqlite { 4 } else { 20 })
     }
 
     pub fn jwt_secret(&self) -> &Secret {

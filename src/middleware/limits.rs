@@ -68,12 +68,14 @@ impl<E: Endpoint> Endpoint for BackpressureEndpoint<E> {
         let Ok(_slot) = self.slots.try_acquire() else {
             return Err(ApiError::Busy.into());
         };
-        match tokio::time::timeout(self.timeout, self.inner.call(req)).await {
+        let result = match tokio::time::timeout(self.timeout, self.inner.call(req)).await {
             Ok(result) => result,
             Err(_) => {
                 tracing::warn!(timeout = ?self.timeout, "request timed out");
                 Err(ApiError::Busy.into())
             }
-        }
+        };
+        crate::memory::request_finished();
+        result
     }
 }

@@ -65,7 +65,7 @@ async fn spawn_on(
     let mut config = Config {
         bind_addr: "127.0.0.1:0".parse().unwrap(),
         database_url: database_url.clone(),
-        database_max_connections: 5,
+        database_max_connections: Some(5),
         jwt_secret: Some(Secret::new(SECRET)),
         bcrypt_cost: 4,
         cookie_secure: false,
