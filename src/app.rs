@@ -39,10 +39,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 impl Application {
     /// `config` must have been validated.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let db = db::connect(&config).await?;
-        if config.run_migrations {
-            db::migrate(&db).await?;
-        }
+        let db = db::connect_migrated(&config).await?;
         if config.app_env == crate::config::AppEnv::Production
             && config.data_encryption_key.is_none()
             && crate::auth::mfa::any_enabled(&db).await.context("checking for second factors")?

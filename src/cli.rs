@@ -91,10 +91,7 @@ pub async fn run() -> anyhow::Result<()> {
             create_admin(&config, &email, &password).await
         }
         Command::ImportUsers { file } => {
-            let db = db::connect(&config).await?;
-            if config.run_migrations {
-                db::migrate(&db).await?;
-            }
+            let db = db::connect_migrated(&config).await?;
             let outcome = crate::import::import_file(&db, &file).await?;
             println!(
                 "imported {} users; skipped {} whose email has an account already",
@@ -103,10 +100,7 @@ pub async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { action } => {
-            let db = db::connect(&config).await?;
-            if config.run_migrations {
-                db::migrate(&db).await?;
-            }
+            let db = db::connect_migrated(&config).await?;
             match action {
                 KeysAction::Rotate => rotate_key(&config, &db).await,
                 KeysAction::List => list_keys(&config, db).await,
@@ -127,10 +121,7 @@ async fn create_admin(config: &Config, email: &str, password: &str) -> anyhow::R
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("--email {}", e.message))?;
     let password = NewPassword::parse("password", password, &[email.as_str()])
         .map_err(|e| anyhow::anyhow!("--password {}", e.message))?;
-    let db = db::connect(config).await?;
-    if config.run_migrations {
-        db::migrate(&db).await?;
-    }
+    let db = db::connect_migrated(config).await?;
     let hash = PasswordHasher::new(config.bcrypt_cost, config.bcrypt_thread_nice)?.hash(password.expose()).await?;
     if accounts::upsert_super_admin(&db, &email, hash).await? {
         println!("created super_admin {}", email.as_str());
@@ -180,12 +171,6 @@ async fn list_keys(config: &Config, db: sea_orm::DatabaseConnection) -> anyhow::
 /// The running instances' `DATA_ENCRYPTION_KEY`: a random development key
 /// would seal a private half that no instance could open.
 fn cli_data_key(config: &Config) -> anyhow::Result<crate::auth::crypto::DataKey> {
-    let key = config
-        .data_encryption_key
-        .as_ref()
-        .context("DATA_ENCRYPTION_KEY must be set, the same as the running instances' (it seals the private keys)")?;
-    crate::auth::crypto::DataKey::from_base64(
-        key.expose(),
-        config.data_encryption_key_previous.as_ref().map(|k| k.expose()),
-    )
+    crate::auth::crypto::DataKey::from_config(config)?
+        .context("DATA_ENCRYPTION_KEY must be set, the same as the running instances' (it seals the private keys)")
 }

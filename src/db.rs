@@ -16,6 +16,15 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     open(config, config.database_pool_size()).await
 }
 
+/// [`connect`], then apply pending migrations unless `RUN_MIGRATIONS=false`.
+pub async fn connect_migrated(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    let db = connect(config).await?;
+    if config.run_migrations {
+        migrate(&db).await?;
+    }
+    Ok(db)
+}
+
 /// The pool writes go through. SQLite takes one writer at a time, and a writer
 /// that finds the file locked sleeps and retries (its busy handler), in steps
 /// up to 100 ms: under 32 concurrent writers that made p99 most of a second.

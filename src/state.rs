@@ -65,11 +65,8 @@ impl AppState {
 }
 
 fn data_key(config: &Config) -> anyhow::Result<Option<DataKey>> {
-    match (&config.data_encryption_key, config.app_env) {
-        (Some(key), _) => Ok(Some(DataKey::from_base64(
-            key.expose(),
-            config.data_encryption_key_previous.as_ref().map(|k| k.expose()),
-        )?)),
+    match (DataKey::from_config(config)?, config.app_env) {
+        (Some(key), _) => Ok(Some(key)),
         (None, AppEnv::Production) => Ok(None),
         (None, AppEnv::Development) => {
             tracing::warn!(

@@ -19,6 +19,12 @@ pub struct DataKey {
 }
 
 impl DataKey {
+    /// `DATA_ENCRYPTION_KEY` (with `DATA_ENCRYPTION_KEY_PREVIOUS`), if set.
+    pub fn from_config(config: &crate::config::Config) -> anyhow::Result<Option<Self>> {
+        let previous = config.data_encryption_key_previous.as_ref().map(|k| k.expose());
+        config.data_encryption_key.as_ref().map(|key| Self::from_base64(key.expose(), previous)).transpose()
+    }
+
     /// From `DATA_ENCRYPTION_KEY` and `DATA_ENCRYPTION_KEY_PREVIOUS` (32 bytes, base64 each).
     pub fn from_base64(current: &str, previous: Option<&str>) -> anyhow::Result<Self> {
         let cipher = |name: &str, value: &str| -> anyhow::Result<Aes256Gcm> {
