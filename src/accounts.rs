@@ -166,6 +166,7 @@ pub async fn delete(db: &impl ConnectionTrait, user_id: Uuid) -> Result<(), ApiE
         .filter(crate::entity::email_token::Column::UserId.eq(user_id))
         .exec(db)
         .await?;
+    crate::auth::devices::forget_all(db, user_id).await?;
     user::Entity::delete_by_id(user_id).exec(db).await?;
     Ok(())
 }

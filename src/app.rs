@@ -201,7 +201,8 @@ pub fn protect(ep: impl Endpoint + 'static, state: AppState) -> impl Endpoint<Ou
 /// How long the outbox keeps a sent mail's record (its bodies are cleared at once).
 const SENT_MAIL_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// Deletes dead sessions, refresh tokens, email tokens and old sent mails
+/// Deletes dead sessions, refresh tokens, email tokens, expired devices,
+/// login tickets, old sent and failed mails, old events and retired keys
 /// every `PURGE_INTERVAL`, off the request path.
 async fn purge_on_schedule(state: AppState) {
     let every = state.config.purge_interval;
@@ -220,12 +221,16 @@ async fn purge_on_schedule(state: AppState) {
             Ok(n) => tracing::info!(email_tokens = n, "purged used and expired email tokens"),
             Err(e) => tracing::warn!(error = %e, "email-token purge failed; retrying at the next interval"),
         }
+        match crate::auth::devices::purge_expired(&state.writer, state.config.device_cookie_ttl).await {
+            Ok(n) => tracing::info!(devices = n, "purged devices whose cookies have expired"),
+            Err(e) => tracing::warn!(error = %e, "device purge failed; retrying at the next interval"),
+        }
         match crate::auth::mfa::purge_dead_tickets(&state.writer).await {
             Ok(n) => tracing::info!(mfa_tickets = n, "purged used and expired login tickets"),
             Err(e) => tracing::warn!(error = %e, "login-ticket purge failed; retrying at the next interval"),
         }
-        match crate::mail::purge_sent(&state.writer, SENT_MAIL_KEPT).await {
-            Ok(n) => tracing::info!(mails = n, "purged sent mails"),
+        match crate::mail::purge_done(&state.writer, SENT_MAIL_KEPT).await {
+            Ok(n) => tracing::info!(mails = n, "purged sent and failed mails"),
             Err(e) => tracing::warn!(error = %e, "mail purge failed; retrying at the next interval"),
         }
         match crate::audit::purge_older_than(&state.writer, state.config.audit_retention).await {

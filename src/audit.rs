@@ -39,6 +39,8 @@ pub enum Event {
     RecoveryCodeUsed,
     MfaFailed,
     Reauthenticated,
+    /// The account came in through `latchkey import-users`.
+    Imported,
 }
 
 impl Event {
@@ -71,26 +73,59 @@ impl Event {
             Event::RecoveryCodeUsed => "recovery_code_used",
             Event::MfaFailed => "mfa_failed",
             Event::Reauthenticated => "reauthenticated",
+            Event::Imported => "imported",
         }
     }
 }
+
+/// Who caused an event. A user's own list shows where their own actions came
+/// from, but not an admin's address or browser, nor anything of the system's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// The account's user, or whoever acted at its sign-in (a failed login).
+    User,
+    /// An administrator, by user id.
+    Admin(Uuid),
+    /// Latchkey itself, or an operator at its command line.
+    System,
+}
+
+impl Actor {
+    /// Its name in `audit_events.actor` and in `SecurityEvent.actor`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Actor::User => "self",
+            Actor::Admin(_) => "admin",
+            Actor::System => "system",
+        }
+    }
+}
+
+/// No client: the event came from a command or a background job.
+static NO_CLIENT: ClientInfo = ClientInfo { ip: None, user_agent: None };
 
 /// An event about to be recorded.
 pub struct Entry<'a> {
     pub event: Event,
     pub user_id: Option<Uuid>,
-    pub actor_id: Option<Uuid>,
+    pub actor: Actor,
     pub client: &'a ClientInfo,
     pub detail: Option<String>,
 }
 
 impl<'a> Entry<'a> {
     pub fn new(event: Event, user_id: impl Into<Option<Uuid>>, client: &'a ClientInfo) -> Self {
-        Self { event, user_id: user_id.into(), actor_id: None, client, detail: None }
+        Self { event, user_id: user_id.into(), actor: Actor::User, client, detail: None }
     }
 
+    /// An event Latchkey or an operator's command caused, with no client.
+    pub fn system(event: Event, user_id: Uuid) -> Entry<'static> {
+        Entry { event, user_id: Some(user_id), actor: Actor::System, client: &NO_CLIENT, detail: None }
+    }
+
+    /// Caused by the admin `actor_id`, from `client`.
     pub fn by(mut self, actor_id: Uuid) -> Self {
-        self.actor_id = Some(actor_id);
+        self.actor = Actor::Admin(actor_id);
         self
     }
 
@@ -100,12 +135,17 @@ impl<'a> Entry<'a> {
     }
 
     pub async fn record(self, db: &impl ConnectionTrait) -> Result<(), ApiError> {
+        let actor_id = match self.actor {
+            Actor::Admin(id) => Some(id),
+            Actor::User | Actor::System => None,
+        };
         audit_event::ActiveModel {
             id: NotSet,
             occurred_at: Set(now()),
             event: Set(self.event.as_str().to_owned()),
             user_id: Set(self.user_id),
-            actor_id: Set(self.actor_id),
+            actor_id: Set(actor_id),
+            actor: Set(self.actor.as_str().to_owned()),
             ip: Set(self.client.ip.map(|ip| ip.to_string())),
             user_agent: Set(self.client.user_agent.clone()),
             detail: Set(self.detail),

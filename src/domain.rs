@@ -64,8 +64,72 @@ impl Email {
     }
 }
 
-/// The longest prefix zxcvbn judges (see `check_guessability`).
+/// The longest piece zxcvbn judges at once (see `check_guessability`).
 const ZXCVBN_MAX_CHARS: usize = 28;
+/// zxcvbn's score 2: about a million guesses ("somewhat guessable") is the floor.
+const MIN_GUESSES_LOG10: f64 = 6.0;
+
+/// Runs shorter than this are left to zxcvbn's own repeat matcher.
+const MIN_REPEAT_RUN: usize = 6;
+
+/// `raw` with every repeated run (`abcabcabc`, compared without case) cut
+/// to one copy, and the log10 of the guesses the repeat counts add.
+fn collapse_repeats(raw: &str) -> (String, f64) {
+    let mut chars: Vec<char> = raw.chars().collect();
+    let lower: Vec<char> = raw.chars().flat_map(char::to_lowercase).collect();
+    let mut lower = if lower.len() == chars.len() { lower } else { chars.clone() };
+    let mut log10_count = 0.0;
+    // Passwords are at most 128 characters: a cubic search is cheap.
+    while let Some((start, period, count)) = longest_repeat(&lower) {
+        chars.drain(start + period..start + period * count);
+        lower.drain(start + period..start + period * count);
+        log10_count += (count as f64).log10();
+    }
+    (chars.into_iter().collect(), log10_count)
+}
+
+/// The repeated run covering the most characters: (start, period, copies).
+fn longest_repeat(chars: &[char]) -> Option<(usize, usize, usize)> {
+    let n = chars.len();
+    let mut best: Option<(usize, usize, usize)> = None;
+    for start in 0..n {
+        for period in 1..=(n - start) / 2 {
+            let mut count = 1;
+            while start + period * (count + 1) <= n
+                && chars[start..start + period] == chars[start + period * count..start + period * (count + 1)]
+            {
+                count += 1;
+            }
+            let covered = period * count;
+            if count >= 2 && covered >= MIN_REPEAT_RUN && best.is_none_or(|(_, p, c)| covered > p * c) {
+                best = Some((start, period, count));
+            }
+        }
+    }
+    best
+}
+
+/// `raw` cut into pieces of at most [`ZXCVBN_MAX_CHARS`] characters, each
+/// ending after a separator where one is near the end, so words stay whole.
+fn pieces(raw: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let Some((limit, _)) = rest.char_indices().nth(ZXCVBN_MAX_CHARS) else {
+            out.push(rest);
+            break;
+        };
+        let window = &rest[..limit];
+        let cut = window
+            .char_indices()
+            .filter(|(i, c)| !c.is_alphanumeric() && *i >= limit / 2)
+            .last()
+            .map_or(limit, |(i, c)| i + c.len_utf8());
+        out.push(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+    out
+}
 /// Fewer different characters than this is guessable at any length.
 const MIN_DISTINCT_CHARS: usize = 6;
 
@@ -114,14 +178,31 @@ impl NewPassword {
         }
         // zxcvbn 3 computes a walk's guesses as `degree.pow(turns)` in u64: past
         // about 27 turns that overflows (a panic in debug builds, a wrapped,
-        // meaningless score in release). Judging a prefix is conservative:
-        // more characters only add guesses.
-        let sample: String = raw.chars().take(ZXCVBN_MAX_CHARS).collect();
-        let estimate = zxcvbn::zxcvbn(&sample, user_inputs);
-        if estimate.score() >= zxcvbn::Score::Two {
+        // meaningless score in release). So the password is judged in pieces
+        // of at most 28 characters and the pieces' guesses multiply, as they
+        // would for an attacker guessing each piece; every earlier piece (and
+        // its words) is a known word to the later ones, so a repeated phrase
+        // adds next to nothing.
+        // A repeated run is judged once, plus its repeat count, as zxcvbn
+        // itself prices a repeat within a piece: pieces must not count each
+        // copy of a phrase as new guesses.
+        let (base, mut log10_guesses) = collapse_repeats(raw);
+        let mut known: Vec<String> = user_inputs.iter().map(|w| (*w).to_owned()).collect();
+        let mut warning = None;
+        for piece in pieces(&base) {
+            let inputs: Vec<&str> = known.iter().map(String::as_str).collect();
+            let estimate = zxcvbn::zxcvbn(piece, &inputs);
+            log10_guesses += estimate.guesses_log10();
+            if warning.is_none() {
+                warning = estimate.feedback().and_then(|f| f.warning()).map(|w| w.to_string());
+            }
+            known.push(piece.to_lowercase());
+            known.extend(piece.split(|c: char| !c.is_alphanumeric()).filter(|w| w.len() >= 3).map(str::to_lowercase));
+        }
+        if log10_guesses >= MIN_GUESSES_LOG10 {
             return Ok(());
         }
-        let hint = estimate.feedback().and_then(|f| f.warning()).map(|w| format!(" ({w})")).unwrap_or_default();
+        let hint = warning.map(|w| format!(" ({w})")).unwrap_or_default();
         Err(FieldError::new(field, format!("is too easy to guess{hint}; try a longer phrase")))
     }
 
@@ -228,6 +309,42 @@ mod tests {
         }
         // A long, unpredictable password still passes.
         assert!(NewPassword::parse("password", "Violet9-harbor-Quill-7-spruce-mosaic-Lantern", &[]).is_ok());
+    }
+
+    #[test]
+    fn the_whole_of_a_long_password_is_judged() {
+        // A weak beginning no longer sinks a strong passphrase...
+        let weak_start = "Password1Password1Password1 violet-harbor-quill-spruce-mosaic";
+        assert!(NewPassword::parse("password", weak_start, &[]).is_ok());
+        // ...and a phrase repeated past the first piece stays weak.
+        let repeated = "Password1!".repeat(12);
+        let Err(err) = NewPassword::parse("password", &repeated, &[]) else { panic!("{repeated} accepted") };
+        assert!(err.message.contains("too easy to guess"), "{}", err.message);
+        // A walk repeated the length of the password is one walk.
+        let walk = "1qaz2wsX3edC".repeat(10);
+        let Err(err) = NewPassword::parse("password", &walk, &[]) else { panic!("{walk} accepted") };
+        assert!(err.message.contains("too easy to guess"), "{}", err.message);
+    }
+
+    #[test]
+    fn repeated_runs_are_cut_to_one_copy() {
+        let (base, log10) = collapse_repeats("Aa1qwertyQWERTYqwerty!");
+        assert_eq!(base, "Aa1qwerty!");
+        assert!((log10 - 3f64.log10()).abs() < 1e-9);
+        assert_eq!(collapse_repeats("Correct-Horse-9").0, "Correct-Horse-9");
+        // Short repeats are zxcvbn's own business.
+        assert_eq!(collapse_repeats("Bookkeeper-77").0, "Bookkeeper-77");
+    }
+
+    #[test]
+    fn pieces_cover_the_password_and_keep_words_whole() {
+        let raw = "Zéphyr-à-Québec-9-violet-harbor-quill-spruce-mosaic-lantern";
+        let cut = pieces(raw);
+        assert_eq!(cut.concat(), raw);
+        assert!(cut.iter().all(|p| p.chars().count() <= ZXCVBN_MAX_CHARS), "{cut:?}");
+        assert!(cut[..cut.len() - 1].iter().all(|p| p.ends_with('-')), "{cut:?}");
+        let solid = "Ab1".repeat(40);
+        assert_eq!(pieces(&solid).concat(), solid);
     }
 
     #[test]

@@ -22,6 +22,7 @@ use serde::Deserialize;
 
 use crate::{
     accounts::{self, NewAccount},
+    audit::{Entry, Event},
     auth::password::LEGACY_PREFIX,
     domain::{Email, Role, parse_full_name},
 };
@@ -73,7 +74,9 @@ pub async fn import_file(db: &DatabaseConnection, path: &Path) -> anyhow::Result
             email_verified: user.email_verified,
             signed_in: false,
         };
-        accounts::create(&txn, account).await.map_err(|e| anyhow::anyhow!("{}: {e}", user.email.as_str()))?;
+        let created =
+            accounts::create(&txn, account).await.map_err(|e| anyhow::anyhow!("{}: {e}", user.email.as_str()))?;
+        Entry::system(Event::Imported, created.id).record(&txn).await?;
         outcome.imported += 1;
     }
     txn.commit().await?;
@@ -107,9 +110,7 @@ fn check_line(raw: &str) -> Result<Checked, String> {
     // serde's message names the field but never echoes a value.
     let line: Line = serde_json::from_str(raw).map_err(|e| format!("not a user object ({e})"))?;
     let email = Email::parse(&line.email).map_err(|e| format!("email {}", e.message))?;
-    if !is_standard_bcrypt(&line.password_hash) {
-        return Err("password_hash is not a bcrypt hash ($2a$, $2b$ or $2y$, cost 04-31, 60 characters)".into());
-    }
+    check_hash(&line.password_hash)?;
     let full_name = parse_full_name(line.full_name.as_deref()).map_err(|e| format!("full_name {}", e.message))?;
     Ok(Checked {
         email,
@@ -121,14 +122,38 @@ fn check_line(raw: &str) -> Result<Checked, String> {
     })
 }
 
-/// `$2?$NN$` + 22 characters of salt + 31 of hash, in bcrypt's base64 alphabet.
-fn is_standard_bcrypt(hash: &str) -> bool {
+/// The costs an imported hash may have. Below 4 bcrypt refuses; above 16 a
+/// single wrong password would hold a hashing thread for seconds and tell the
+/// account apart from the rest (logins pad lower costs up to `BCRYPT_COST`,
+/// but cannot make a higher one faster).
+pub const IMPORT_COSTS: std::ops::RangeInclusive<u32> = 4..=16;
+
+/// `$2?$NN$` + 22 characters of salt + 31 of hash, in bcrypt's base64
+/// alphabet, at a cost in [`IMPORT_COSTS`]. The message names what is wrong,
+/// never the value.
+fn check_hash(hash: &str) -> Result<(), String> {
+    const SHAPE: &str = "password_hash is not a bcrypt hash ($2a$, $2b$ or $2y$, a two-digit cost, 60 characters)";
+    // Checked first: every slice below is then on a character boundary.
+    if !hash.is_ascii() {
+        return Err("password_hash has characters that are not ASCII; a bcrypt hash has none".into());
+    }
     let b = hash.as_bytes();
-    b.len() == 60
-        && matches!(&hash[..4], "$2a$" | "$2b$" | "$2y$")
-        && hash[4..6].parse::<u32>().is_ok_and(|cost| (4..=31).contains(&cost))
-        && b[6] == b'$'
-        && b[7..].iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'/'))
+    if b.len() != 60
+        || !matches!(&hash[..4], "$2a$" | "$2b$" | "$2y$")
+        || b[6] != b'$'
+        || !b[7..].iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'/'))
+    {
+        return Err(SHAPE.into());
+    }
+    let cost: u32 = hash[4..6].parse().map_err(|_| SHAPE.to_owned())?;
+    if !IMPORT_COSTS.contains(&cost) {
+        return Err(format!(
+            "password_hash has cost {cost}; only {} to {} can be imported",
+            IMPORT_COSTS.start(),
+            IMPORT_COSTS.end()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -140,13 +165,33 @@ mod tests {
     #[test]
     fn accepts_the_three_prefixes_and_nothing_else() {
         for prefix in ["$2a$", "$2b$", "$2y$"] {
-            assert!(is_standard_bcrypt(&format!("{prefix}{}", &HASH[4..])));
+            assert!(check_hash(&format!("{prefix}{}", &HASH[4..])).is_ok());
         }
         for bad in ["$2x$04$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie", "$2b$03$", &HASH[..59], "plain"] {
-            assert!(!is_standard_bcrypt(bad), "{bad}");
+            assert!(check_hash(bad).is_err(), "{bad}");
         }
-        assert!(!is_standard_bcrypt(&format!("{}!", &HASH[..59])));
-        assert!(!is_standard_bcrypt("$2b$32$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie"));
+        assert!(check_hash(&format!("{}!", &HASH[..59])).is_err());
+        assert!(check_hash("$2b$xx$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie").is_err());
+    }
+
+    #[test]
+    fn costs_outside_4_to_16_are_refused_by_name() {
+        let with_cost = |cost: &str| format!("$2b${cost}${}", &HASH[7..]);
+        assert!(check_hash(&with_cost("16")).is_ok());
+        for cost in ["03", "17", "31", "99"] {
+            let err = check_hash(&with_cost(cost)).unwrap_err();
+            assert!(err.contains(&format!("cost {}", cost.parse::<u32>().unwrap())), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_hash_that_is_not_ascii_is_refused_without_a_panic_or_an_echo() {
+        // Multi-byte characters where the cost and separators would be: slicing
+        // by bytes used to panic here, printing the value.
+        for bad in ["$2é$04$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxci", "$2b$0é$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxci"] {
+            let err = check_hash(bad).unwrap_err();
+            assert!(err.contains("not ASCII") && !err.contains("EGdrhb"), "{err}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod m20261130_000007_email_flows;
 mod m20261130_000008_second_factor;
 mod m20261130_000009_longer_password_hash;
 mod m20261201_000010_signing_keys;
+mod m20261204_000011_review_fixes;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000008_second_factor::Migration),
             Box::new(m20261130_000009_longer_password_hash::Migration),
             Box::new(m20261201_000010_signing_keys::Migration),
+            Box::new(m20261204_000011_review_fixes::Migration),
         ]
     }
 }

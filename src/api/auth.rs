@@ -25,6 +25,7 @@ use crate::{
     auth::{
         CurrentUser, access_token,
         cookies::{self, CookieKind},
+        devices,
         email_tokens::{self, Purpose},
         mfa,
         ratelimit::{Budget, Limit},
@@ -36,6 +37,7 @@ use crate::{
     domain::{Email, NewPassword, Role, parse_full_name, personal_words},
     entity::user,
     error::{ApiError, FieldError},
+    mail::{self, templates},
     state::AppState,
 };
 
@@ -184,10 +186,16 @@ impl AuthApi {
                 Some(email) => accounts::find_by_email(&state.db, email).await?,
                 None => None,
             };
-            let device = cookies::read(req, cookies::DEVICE_COOKIE)
+            let claimed = cookies::read(req, cookies::DEVICE_COOKIE)
                 .and_then(|token| state.tokens.verify(&token, TokenType::Device).ok())
-                .filter(|claims| found.as_ref().is_some_and(|u| u.id == claims.sub))
-                .map(|claims| claims.jti);
+                .filter(|claims| found.as_ref().is_some_and(|u| u.id == claims.sub));
+            // A voided cookie (password changed, logout-all) counts as none.
+            let device = match (claimed, &found) {
+                (Some(claims), Some(user)) if devices::is_live(&state.db, user.id, claims.jti).await? => {
+                    Some(claims.jti)
+                }
+                _ => None,
+            };
             let budget = match (device, &email) {
                 (Some(device), _) => Some(Budget::Device(device)),
                 (None, Some(email)) => Some(Budget::Account(email.as_str())),
@@ -310,7 +318,8 @@ impl AuthApi {
         Ok(cleared_cookies(NoContent::NoContent, &state))
     }
 
-    /// Sign out everywhere: revokes every session of the signed-in user.
+    /// Sign out everywhere: revokes every session of the signed-in user and
+    /// voids every device cookie (each browser's own failed-login budget).
     #[oai(path = "/logout-all", method = "post", operation_id = "logoutAll")]
     async fn logout_all(
         &self,
@@ -320,13 +329,15 @@ impl AuthApi {
     ) -> Result<Response<NoContent>, ApiError> {
         let txn = state.writer.begin().await?;
         let revoked = sessions::revoke_all(&txn, current.user.id, None).await?;
+        devices::forget_all(&txn, current.user.id).await?;
         Entry::new(Event::LogoutAll, current.user.id, &client)
             .detail(format!("{revoked} sessions"))
             .record(&txn)
             .await?;
         txn.commit().await?;
         state.sessions.changed(current.user.id);
-        Ok(cleared_cookies(NoContent::NoContent, &state))
+        Ok(cleared_cookies(NoContent::NoContent, &state)
+            .header(SET_COOKIE, cookies::cleared(CookieKind::Device, &state.config)))
     }
 
     /// The signed-in user's security events (sign-ins, failed passwords,
@@ -343,7 +354,7 @@ impl AuthApi {
         #[oai(validator(max_length = 100))]
         cursor: Query<Option<String>>,
     ) -> Result<EventPage, ApiError> {
-        events::page(&state, current.user.id, limit.0, cursor.0.as_deref()).await
+        events::page(&state, current.user.id, events::Reader::Owner, limit.0, cursor.0.as_deref()).await
     }
 
     /// The signed-in user's profile.
@@ -393,7 +404,9 @@ impl AuthApi {
     ///
     /// Checks the current password (401 `invalid_credentials` when wrong,
     /// rate-limited like login), applies the password policy (422), then
-    /// revokes every other session; this one stays signed in.
+    /// revokes every other session and voids every device cookie; this
+    /// session stays signed in and its browser gets a new `device_token`.
+    /// The account's address gets a notice.
     #[oai(path = "/password", method = "put", operation_id = "changePassword")]
     async fn change_password(
         &self,
@@ -401,7 +414,7 @@ impl AuthApi {
         client: ClientInfo,
         current: CurrentUser,
         body: JsonBody<ChangePasswordRequest>,
-    ) -> Result<NoContent, ApiError> {
+    ) -> Result<Response<NoContent>, ApiError> {
         if current.user.mfa_enabled {
             current.require_recent(state.config.reauth_max_age)?;
         }
@@ -435,13 +448,21 @@ impl AuthApi {
         email_tokens::void(&txn, user_id, Purpose::ChangeEmail).await?;
         mfa::close_all_tickets(&txn, user_id).await?;
         let revoked = sessions::revoke_all(&txn, user_id, Some(current.session_id)).await?;
+        // Old device cookies, wherever they were collected, are no budgets
+        // any more; this browser, which just proved the password, gets a new one.
+        devices::forget_all(&txn, user_id).await?;
+        let device = devices::remember(&txn, user_id, None).await?;
+        let ctx = templates::Context::new(&state.config, client.ip);
+        mail::notify(&txn, &state.limiters, templates::password_changed(&current.user.email, &ctx, true)).await?;
         Entry::new(Event::PasswordChanged, user_id, &client)
             .detail(format!("{revoked} other sessions revoked"))
             .record(&txn)
             .await?;
         txn.commit().await?;
         state.sessions.changed(user_id);
-        Ok(NoContent::NoContent)
+        state.outbox.wake();
+        let device_cookie = device_cookie(&state, user_id, device, now())?;
+        Ok(Response::new(NoContent::NoContent).header(SET_COOKIE, device_cookie))
     }
 }
 
@@ -487,20 +508,26 @@ pub async fn sign_in(
     let txn = state.writer.begin().await?;
     let user = accounts::record_login(&txn, user, new_hash).await?;
     let issued = state.sessions.start(&txn, user.id, client).await?;
+    let device = devices::remember(&txn, user.id, device).await?;
     Entry::new(Event::LoginSucceeded, user.id, client).record(&txn).await?;
     txn.commit().await?;
     state.sessions.changed(user.id);
     tracing::info!(user_id = %user.id, session_id = %issued.session_id, "login succeeded");
-    let device_cookie = device_cookie(state, user.id, device.unwrap_or_else(Uuid::new_v4), &issued)?;
+    let device_cookie = device_cookie(state, user.id, device, issued.issued_at)?;
     Ok((issued, user, device_cookie))
 }
 
-/// A `device_token` cookie binding this browser to `user_id`.
-fn device_cookie(state: &AppState, user_id: Uuid, device: Uuid, issued: &IssuedTokens) -> Result<String, ApiError> {
+/// A `device_token` cookie naming `device`, a live device of `user_id`.
+fn device_cookie(
+    state: &AppState,
+    user_id: Uuid,
+    device: Uuid,
+    issued_at: chrono::DateTime<chrono::Utc>,
+) -> Result<String, ApiError> {
     let ttl = state.config.device_cookie_ttl;
-    let expires_at = issued.issued_at + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
-    let token = state.tokens.sign_with_jti(TokenType::Device, user_id, device, device, issued.issued_at, expires_at)?;
-    Ok(cookies::set(CookieKind::Device, &token, max_age(issued, expires_at), &state.config))
+    let expires_at = issued_at + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+    let token = state.tokens.sign_with_jti(TokenType::Device, user_id, device, device, issued_at, expires_at)?;
+    Ok(cookies::set(CookieKind::Device, &token, (expires_at - issued_at).num_seconds(), &state.config))
 }
 
 pub fn cleared_cookies<T>(body: T, state: &AppState) -> Response<T> {

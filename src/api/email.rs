@@ -17,6 +17,7 @@ use crate::{
     audit::{Entry, Event},
     auth::{
         CurrentUser,
+        devices,
         email_tokens::{self, Purpose},
         mfa,
         ratelimit::{Budget, Limit},
@@ -171,7 +172,11 @@ impl EmailApi {
     ///
     /// The password policy is checked before the token is spent, so a
     /// rejected password (422) keeps the link working. Success revokes every
-    /// session of the user, marks the address verified and mails a notice.
+    /// session and device cookie of the user, marks the address verified and
+    /// mails a notice. With a second factor on, `code` is required; wrong
+    /// codes spend this link's budget (10, then one a minute: 429) and leave
+    /// the link working. 429 after `EMAIL_RATE_PER_HOUR` mail requests an
+    /// hour from one address.
     /// 400 `invalid_token` for an unknown, used, expired or voided token.
     #[oai(path = "/password/reset", method = "post", operation_id = "resetPassword")]
     async fn reset_password(
@@ -188,15 +193,18 @@ impl EmailApi {
         let personal: Vec<&str> = words.iter().map(String::as_str).collect();
         let password = NewPassword::parse("new_password", &body.new_password, &personal)
             .map_err(|e| ApiError::Validation(vec![e]))?;
+        // It mails a notice: limited per IP like every request that can mail.
+        state.limiters.check(Limit::Mail, client.ip).await?;
         // With a second factor, the link alone is not enough: a stolen mailbox
-        // must not take over the account. Guesses spend the account's failure
-        // budget like passwords, and a wrong code rolls back, so the link survives.
+        // must not take over the account. Guesses spend the link's own failure
+        // budget (strangers' failed logins cannot block the owner), and a
+        // wrong code rolls back, so the link survives.
         let proof = match (user.mfa_enabled, body.code.as_deref().filter(|c| !c.trim().is_empty())) {
             (false, _) => None,
             (true, None) => return Err(ApiError::MfaRequired),
             (true, Some(code)) => Some(mfa::Proof::from_input(code)),
         };
-        let budget = Budget::Account(&user.email);
+        let budget = Budget::ResetLink(row.id);
         if proof.is_some() {
             state.limiters.spend(&budget).await?;
         }
@@ -224,9 +232,11 @@ impl EmailApi {
         email_tokens::void(&txn, user.id, Purpose::ChangeEmail).await?;
         mfa::close_all_tickets(&txn, user.id).await?;
         let revoked = sessions::revoke_all(&txn, user.id, None).await?;
-        mail::enqueue(&txn, templates::password_changed(&user.email, &context(&state, &client))).await?;
+        devices::forget_all(&txn, user.id).await?;
+        let ctx = context(&state, &client);
+        mail::notify(&txn, &state.limiters, templates::password_changed(&user.email, &ctx, false)).await?;
         if used_recovery_code {
-            mail::enqueue(&txn, templates::recovery_code_used(&user.email, &context(&state, &client))).await?;
+            mail::notify(&txn, &state.limiters, templates::recovery_code_used(&user.email, &ctx)).await?;
             Entry::new(Event::RecoveryCodeUsed, user.id, &client).record(&txn).await?;
         }
         Entry::new(Event::PasswordReset, user.id, &client)
@@ -331,17 +341,16 @@ impl EmailApi {
         // (SQLite refuses a read-then-write transaction after a concurrent write).
         let taken = accounts::find_by_email(&state.db, &new_email).await?.is_some();
         let txn = state.writer.begin().await?;
-        if state.limiters.allow_mail_to(new_email.as_str(), Purpose::ChangeEmail.as_str()).await {
-            if taken {
-                mail::enqueue(&txn, templates::email_in_use(new_email.as_str(), &ctx)).await?;
-            } else {
-                let ttl = state.config.email_change_ttl;
-                let token =
-                    email_tokens::issue(&txn, current.user.id, Purpose::ChangeEmail, ttl, Some(new_email.as_str()))
-                        .await?;
-                mail::enqueue(&txn, templates::confirm_email_change(new_email.as_str(), &ctx, &token, ttl)).await?;
-                mail::enqueue(&txn, templates::email_change_requested(&current.user.email, &ctx)).await?;
-            }
+        // The current address hears of it whatever the new one is: what it
+        // gets must not tell whether the new address has an account.
+        mail::notify(&txn, &state.limiters, templates::email_change_requested(&current.user.email, &ctx)).await?;
+        if taken {
+            mail::notify(&txn, &state.limiters, templates::email_in_use(new_email.as_str(), &ctx)).await?;
+        } else if state.limiters.allow_mail_to(new_email.as_str(), Purpose::ChangeEmail.as_str()).await {
+            let ttl = state.config.email_change_ttl;
+            let token =
+                email_tokens::issue(&txn, current.user.id, Purpose::ChangeEmail, ttl, Some(new_email.as_str())).await?;
+            mail::enqueue(&txn, templates::confirm_email_change(new_email.as_str(), &ctx, &token, ttl)).await?;
         }
         Entry::new(Event::EmailChangeRequested, current.user.id, &client).record(&txn).await?;
         txn.commit().await?;

@@ -24,7 +24,7 @@ use crate::{
         cookies::{self, CookieKind},
         crypto::DataKey,
         mfa::{self, Proof},
-        ratelimit::Budget,
+        ratelimit::{Budget, Limit},
         sessions,
         tokens::TokenType,
     },
@@ -72,6 +72,13 @@ fn key(state: &AppState) -> Result<&DataKey, ApiError> {
         .ok_or(ApiError::Forbidden("Second factors are not available on this server (DATA_ENCRYPTION_KEY is unset)."))
 }
 
+/// A second factor is tied to the mailbox that can recover the account:
+/// someone who registered another person's address must not lock its owner
+/// out of the reset flow with a factor of their own.
+fn require_verified_email(current: &CurrentUser) -> Result<(), ApiError> {
+    if current.user.email_verified { Ok(()) } else { Err(ApiError::EmailNotVerified) }
+}
+
 fn context<'a>(state: &'a AppState, client: &ClientInfo) -> templates::Context<'a> {
     templates::Context::new(&state.config, client.ip)
 }
@@ -106,7 +113,7 @@ async fn prove(
 
 async fn note_recovery_code_used(state: &AppState, user: &user::Model, client: &ClientInfo) -> Result<(), ApiError> {
     let txn = state.writer.begin().await?;
-    mail::enqueue(&txn, templates::recovery_code_used(&user.email, &context(state, client))).await?;
+    mail::notify(&txn, &state.limiters, templates::recovery_code_used(&user.email, &context(state, client))).await?;
     Entry::new(Event::RecoveryCodeUsed, user.id, client).record(&txn).await?;
     txn.commit().await?;
     state.outbox.wake();
@@ -121,10 +128,11 @@ impl MfaApi {
     /// authenticator app. Nothing is on until `/mfa/totp/enable` gets a code;
     /// starting again replaces an unfinished setup. 409 `mfa_already_enabled`;
     /// 403 `reauth_required` when the session's last sign-in is older than
-    /// `REAUTH_MAX_AGE`.
+    /// `REAUTH_MAX_AGE`; 403 `email_not_verified` until the address is verified.
     #[oai(path = "/mfa/totp/setup", method = "post", operation_id = "setupTotp")]
     async fn setup_totp(&self, state: Data<&AppState>, current: CurrentUser) -> Result<SetupStarted, ApiError> {
         current.require_recent(state.config.reauth_max_age)?;
+        require_verified_email(&current)?;
         if current.user.mfa_enabled {
             return Err(ApiError::MfaAlreadyEnabled);
         }
@@ -139,7 +147,9 @@ impl MfaApi {
     /// Turn TOTP on with a first code from the app (recent sign-in).
     ///
     /// Returns ten recovery codes, shown only this once. 401 `invalid_code`;
-    /// 409 `mfa_already_enabled`, or `mfa_not_enabled` when no setup was started.
+    /// 403 `email_not_verified`; 409 `mfa_already_enabled`, or
+    /// `mfa_not_enabled` when no setup was started. It mails a notice, so it
+    /// counts toward `EMAIL_RATE_PER_HOUR` (429).
     #[oai(path = "/mfa/totp/enable", method = "post", operation_id = "enableTotp")]
     async fn enable_totp(
         &self,
@@ -149,9 +159,11 @@ impl MfaApi {
         body: JsonBody<CodeRequest>,
     ) -> Result<CodesIssued, ApiError> {
         current.require_recent(state.config.reauth_max_age)?;
+        require_verified_email(&current)?;
         if current.user.mfa_enabled {
             return Err(ApiError::MfaAlreadyEnabled);
         }
+        state.limiters.check(Limit::Mail, client.ip).await?;
         let has_setup = crate::entity::mfa_totp::Entity::find_by_id(current.user.id).one(&state.db).await?.is_some();
         if !has_setup {
             return Err(ApiError::MfaNotEnabled);
@@ -161,7 +173,8 @@ impl MfaApi {
             return Err(ApiError::InvalidCode);
         }
         let codes = mfa::enable(&txn, current.user.id).await?;
-        mail::enqueue(&txn, templates::mfa_enabled(&current.user.email, &context(&state, &client))).await?;
+        mail::notify(&txn, &state.limiters, templates::mfa_enabled(&current.user.email, &context(&state, &client)))
+            .await?;
         Entry::new(Event::MfaEnabled, current.user.id, &client).record(&txn).await?;
         txn.commit().await?;
         state.sessions.changed(current.user.id);
@@ -171,7 +184,9 @@ impl MfaApi {
 
     /// Turn the second factor off with a code or a recovery code (recent sign-in).
     ///
-    /// The recovery codes stop working too. 401 `invalid_code`; 409 `mfa_not_enabled`.
+    /// The recovery codes stop working too. 401 `invalid_code`; 409
+    /// `mfa_not_enabled`; 429 after `EMAIL_RATE_PER_HOUR` requests that can
+    /// mail from one address, or 10 wrong codes in this session.
     #[oai(path = "/mfa/totp", method = "delete", operation_id = "disableTotp")]
     async fn disable_totp(
         &self,
@@ -184,6 +199,7 @@ impl MfaApi {
         if !current.user.mfa_enabled {
             return Err(ApiError::MfaNotEnabled);
         }
+        state.limiters.check(Limit::Mail, client.ip).await?;
         // Guesses spend the session's failure budget: a hijacked session must
         // not get unlimited tries at turning the second factor off.
         let budget = Budget::Session(current.session_id);
@@ -196,7 +212,8 @@ impl MfaApi {
         }
         state.limiters.refund(&budget).await;
         mfa::disable(&txn, current.user.id).await?;
-        mail::enqueue(&txn, templates::mfa_disabled(&current.user.email, &context(&state, &client), false)).await?;
+        let notice = templates::mfa_disabled(&current.user.email, &context(&state, &client), false);
+        mail::notify(&txn, &state.limiters, notice).await?;
         Entry::new(Event::MfaDisabled, current.user.id, &client).record(&txn).await?;
         txn.commit().await?;
         state.sessions.changed(current.user.id);
@@ -205,6 +222,9 @@ impl MfaApi {
     }
 
     /// Make ten new recovery codes; the old ones stop working (recent sign-in).
+    ///
+    /// The owner is mailed (at most 3 such notices an hour). 429 after
+    /// `EMAIL_RATE_PER_HOUR` requests that can mail from one address.
     #[oai(path = "/mfa/recovery-codes", method = "post", operation_id = "regenerateRecoveryCodes")]
     async fn regenerate_recovery_codes(
         &self,
@@ -216,9 +236,11 @@ impl MfaApi {
         if !current.user.mfa_enabled {
             return Err(ApiError::MfaNotEnabled);
         }
+        state.limiters.check(Limit::Mail, client.ip).await?;
         let txn = state.writer.begin().await?;
         let codes = mfa::replace_recovery_codes(&txn, current.user.id).await?;
-        mail::enqueue(&txn, templates::recovery_codes_replaced(&current.user.email, &context(&state, &client))).await?;
+        let notice = templates::recovery_codes_replaced(&current.user.email, &context(&state, &client));
+        mail::notify(&txn, &state.limiters, notice).await?;
         Entry::new(Event::RecoveryCodesRegenerated, current.user.id, &client).record(&txn).await?;
         txn.commit().await?;
         state.outbox.wake();
@@ -230,9 +252,9 @@ impl MfaApi {
     /// Takes the `mfa_ticket` cookie that login set (five minutes, five tries,
     /// one login) and either `code` (6 digits from the app; each code works
     /// once) or `recovery_code` (each works once; its use is mailed). Wrong
-    /// codes count toward the account's failed-login budget like passwords
-    /// (429). 401 `invalid_code`; 401 `mfa_ticket_invalid` for a missing,
-    /// used, expired or exhausted ticket.
+    /// codes count toward the login's failed-password budget like passwords,
+    /// and each try toward `LOGIN_RATE_PER_MINUTE` (429). 401 `invalid_code`;
+    /// 401 `mfa_ticket_invalid` for a missing, used, expired or exhausted ticket.
     #[oai(path = "/mfa/verify", method = "post", operation_id = "verifyMfa")]
     async fn verify(
         &self,
@@ -241,6 +263,7 @@ impl MfaApi {
         client: ClientInfo,
         body: JsonBody<MfaVerifyRequest>,
     ) -> Result<Response<Verified>, ApiError> {
+        state.limiters.check(Limit::Login, client.ip).await?;
         let proof = match &body.0 {
             MfaVerifyRequest::Totp(input) => Proof::Totp(&input.code),
             MfaVerifyRequest::Recovery(input) => Proof::Recovery(&input.recovery_code),
@@ -286,7 +309,8 @@ impl MfaApi {
     ///
     /// Takes the password, and a code (or recovery code) when a second factor
     /// is on. 401 `invalid_credentials` / `invalid_code`; 429 after 10 wrong
-    /// tries in this session (then one a minute).
+    /// tries in this session (then one a minute), or past
+    /// `LOGIN_RATE_PER_MINUTE` tries from one address.
     #[oai(path = "/reauth", method = "post", operation_id = "reauthenticate")]
     async fn reauth(
         &self,
@@ -295,6 +319,8 @@ impl MfaApi {
         current: CurrentUser,
         body: JsonBody<ReauthRequest>,
     ) -> Result<Done, ApiError> {
+        // Each try is a bcrypt check, like a login: the same limit per IP.
+        state.limiters.check(Limit::Login, client.ip).await?;
         let body = body.0;
         let used_recovery = prove(&state, &current, &client, &body.password, body.code.as_deref()).await?;
         if used_recovery {

@@ -731,20 +731,40 @@ pub struct SecurityEvent {
     /// `verification_sent`, `email_verified`, `email_change_requested`,
     /// `email_changed`, `mfa_enabled`, `mfa_disabled`, `mfa_reset`, `mfa_failed`,
     /// `recovery_codes_regenerated`, `recovery_code_used`, `reauthenticated`,
-    /// `role_changed`, `user_updated`, `deactivated`, `reactivated`.
+    /// `role_changed`, `user_updated`, `deactivated`, `reactivated`, `imported`.
     #[oai(rename = "type")]
     pub kind: String,
+    pub actor: EventActor,
     pub created_at: DateTime<Utc>,
-    /// The client's IP address, when known.
+    /// The client's IP address, when known. In the user's own list, `null`
+    /// for events an admin or the system caused.
     #[oai(nullable)]
     pub ip: Option<String>,
     #[oai(nullable)]
     pub user_agent: Option<String>,
 }
 
+/// Who caused a security event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum EventActor {
+    /// The user, or whoever tried to sign in as them (a failed login).
+    #[oai(rename = "self")]
+    Owner,
+    /// An administrator.
+    Admin,
+    /// Latchkey itself, or an operator's command (`latchkey import-users`).
+    System,
+}
+
 impl From<entity::audit_event::Model> for SecurityEvent {
     fn from(m: entity::audit_event::Model) -> Self {
-        Self { id: m.id, kind: m.event, created_at: m.occurred_at, ip: m.ip, user_agent: m.user_agent }
+        let actor = match m.actor.as_str() {
+            "admin" => EventActor::Admin,
+            "system" => EventActor::System,
+            _ => EventActor::Owner,
+        };
+        Self { id: m.id, kind: m.event, actor, created_at: m.occurred_at, ip: m.ip, user_agent: m.user_agent }
     }
 }
 

@@ -24,7 +24,7 @@ use crate::{
         schemas::{MailAccepted, RoleChange, User, UserUpdate},
     },
     audit::{Entry, Event},
-    auth::{CurrentUser, sessions},
+    auth::{CurrentUser, ratelimit::Limit, sessions},
     client::ClientInfo,
     clock::now,
     domain::{Role, parse_full_name},
@@ -79,6 +79,14 @@ pub fn check_manage(actor: &user::Model, target: &user::Model) -> Result<(), Api
         return Err(ApiError::Forbidden("You cannot change your own account here."));
     }
     if target.role >= actor.role {
+        return Err(ApiError::Forbidden(BELOW_YOUR_ROLE));
+    }
+    Ok(())
+}
+
+/// An actor may read what is recorded about themselves, and about users below their own role.
+pub fn check_view(actor: &user::Model, target: &user::Model) -> Result<(), ApiError> {
+    if actor.id != target.id && target.role >= actor.role {
         return Err(ApiError::Forbidden(BELOW_YOUR_ROLE));
     }
     Ok(())
@@ -142,7 +150,9 @@ impl UsersApi {
         Ok(UserList::Ok(Json(users.into_iter().map(User::from).collect()), total))
     }
 
-    /// A user's security events, newest first (admin); 404 for an unknown id.
+    /// A user's security events, newest first (admin, for yourself and users
+    /// below your role); 404 for an unknown id. Unlike the user's own list,
+    /// events an admin caused keep that admin's address and browser.
     #[oai(path = "/:id/events", method = "get", operation_id = "listUserEvents")]
     async fn events(
         &self,
@@ -158,7 +168,8 @@ impl UsersApi {
     ) -> Result<EventPage, ApiError> {
         current.require_role(MIN_ROLE)?;
         let target = find_user(&state, id.0).await?;
-        events::page(&state, target.id, limit.0, cursor.0.as_deref()).await
+        check_view(&current.user, &target)?;
+        events::page(&state, target.id, events::Reader::Admin, limit.0, cursor.0.as_deref()).await
     }
 
     /// Get a user (admin).
@@ -269,6 +280,7 @@ impl UsersApi {
         id: Path<Uuid>,
     ) -> Result<ResetMailed, ApiError> {
         current.require_role(MIN_ROLE)?;
+        state.limiters.check(Limit::Mail, client.ip).await?;
         let target = find_user(&state, id.0).await?;
         check_manage(&current.user, &target)?;
         let txn = state.writer.begin().await?;
@@ -294,6 +306,7 @@ impl UsersApi {
         current.require_role(MIN_ROLE)?;
         // Stripping a second factor is as sensitive as changing one's own.
         current.require_recent(state.config.reauth_max_age)?;
+        state.limiters.check(Limit::Mail, client.ip).await?;
         let target = find_user(&state, id.0).await?;
         check_manage(&current.user, &target)?;
         if !target.mfa_enabled {
@@ -303,7 +316,8 @@ impl UsersApi {
         claim_manageable(&txn, &current.user, target.id).await?;
         crate::auth::mfa::disable(&txn, target.id).await?;
         let ctx = crate::mail::templates::Context::new(&state.config, client.ip);
-        crate::mail::enqueue(&txn, crate::mail::templates::mfa_disabled(&target.email, &ctx, true)).await?;
+        crate::mail::notify(&txn, &state.limiters, crate::mail::templates::mfa_disabled(&target.email, &ctx, true))
+            .await?;
         Entry::new(Event::MfaReset, target.id, &client).by(current.user.id).record(&txn).await?;
         txn.commit().await?;
         state.sessions.changed(target.id);

@@ -4,6 +4,7 @@
 pub mod bcrypt_impl;
 pub mod cookies;
 pub mod crypto;
+pub mod devices;
 pub mod email_tokens;
 pub mod hash_pool;
 pub mod limiter_store;

@@ -99,9 +99,28 @@ impl PasswordHasher {
             Some(legacy) => (password.to_owned(), legacy.to_owned()),
             None => (prehash(password), hash.to_owned()),
         };
-        let ok = self.run(move |bcrypt| bcrypt.verify(&input, &hash)).await?;
+        // A hash of a lower cost (imported, or from before a BCRYPT_COST
+        // change) would answer a wrong password faster and tell that the
+        // account exists: pad it with bcrypt work of costs c, c+1, ... B-1,
+        // which with the check itself adds up to one check at cost B
+        // (2^c + 2^c + 2^(c+1) + ... + 2^(B-1) = 2^B rounds).
+        let padding = cost_of(&hash).map_or(0..0, |cost| cost..self.cost);
+        let ok = self
+            .run(move |bcrypt| {
+                let ok = bcrypt.verify(&input, &hash)?;
+                for cost in padding {
+                    bcrypt.hash("latchkey-padding", cost)?;
+                }
+                Ok(ok)
+            })
+            .await?;
         Ok(ok && is_real)
     }
+}
+
+/// The cost a bcrypt hash was made at (`$2b$12$…` is 12).
+fn cost_of(hash: &str) -> Option<u32> {
+    hash.split('$').nth(2).and_then(|c| c.parse().ok())
 }
 
 impl PasswordHasher {
@@ -109,7 +128,7 @@ impl PasswordHasher {
     /// imported from another system, so a successful login should store a
     /// fresh hash (and timing stays uniform).
     pub fn needs_rehash(&self, hash: &str) -> bool {
-        hash.starts_with(LEGACY_PREFIX) || hash.split('$').nth(2).and_then(|c| c.parse::<u32>().ok()) != Some(self.cost)
+        hash.starts_with(LEGACY_PREFIX) || cost_of(hash) != Some(self.cost)
     }
 }
 
@@ -146,6 +165,13 @@ mod tests {
         assert!(
             !hasher.verify("Imported-Pass-1", Some(&plain.format_for_version(bcrypt::Version::TwoB))).await.unwrap()
         );
+    }
+
+    #[test]
+    fn a_hash_names_its_cost() {
+        assert_eq!(cost_of("$2b$04$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie"), Some(4));
+        assert_eq!(cost_of("$2y$12$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie"), Some(12));
+        assert_eq!(cost_of("garbage"), None);
     }
 
     #[tokio::test]

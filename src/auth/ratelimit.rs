@@ -76,6 +76,10 @@ pub enum Budget<'a> {
     Device(Uuid),
     /// Password checks inside a signed-in session (password change).
     Session(Uuid),
+    /// Second-factor codes at a password reset, by the reset link's token id:
+    /// only whoever holds the link spends it, so strangers' failed logins
+    /// never block the owner's reset.
+    ResetLink(Uuid),
 }
 
 /// Failed passwords allowed on a shared budget before it slows down: a burst
@@ -162,6 +166,7 @@ impl<'a> Budget<'a> {
             Budget::Account(email) => format!("fail:{}", hashed(email)),
             Budget::Device(id) => format!("device:{id}"),
             Budget::Session(id) => format!("session:{id}"),
+            Budget::ResetLink(id) => format!("reset:{id}"),
         }
     }
 }
@@ -208,7 +213,7 @@ impl<C: Clock + Clone> LocalLimiters<C> {
     fn budget(&self, budget: &Budget) -> &KeyedLimit<String, C> {
         match budget {
             Budget::Device(_) => &self.devices,
-            Budget::Account(_) | Budget::Session(_) => &self.failures,
+            Budget::Account(_) | Budget::Session(_) | Budget::ResetLink(_) => &self.failures,
         }
     }
 
@@ -309,7 +314,9 @@ impl RateLimiters {
     fn rate_of(&self, budget: &Budget) -> Rate {
         match budget {
             Budget::Device(_) => self.device_rate,
-            Budget::Account(_) | Budget::Session(_) => Rate { interval: ACCOUNT_REFILL, burst: ACCOUNT_FAILURE_BURST },
+            Budget::Account(_) | Budget::Session(_) | Budget::ResetLink(_) => {
+                Rate { interval: ACCOUNT_REFILL, burst: ACCOUNT_FAILURE_BURST }
+            }
         }
     }
 
@@ -322,6 +329,7 @@ impl RateLimiters {
                 Budget::Account(_) => "account_failures",
                 Budget::Device(_) => "device_failures",
                 Budget::Session(_) => "session_failures",
+                Budget::ResetLink(_) => "reset_link_failures",
             });
         }
         result
@@ -341,6 +349,14 @@ impl RateLimiters {
     /// Spends one of the address's mails of `kind`; `false` when none is left
     /// (the caller then sends nothing and answers as if it had).
     pub async fn allow_mail_to(&self, address: &str, kind: &str) -> bool {
+        let allowed = self.allow_mail_to_unmetered(address, kind).await;
+        if !allowed {
+            crate::prometheus::rate_limit_refused("mail_per_address");
+        }
+        allowed
+    }
+
+    async fn allow_mail_to_unmetered(&self, address: &str, kind: &str) -> bool {
         if let Some(redis) = &self.redis {
             let rate = Rate { interval: MAIL_PER_ADDRESS_PERIOD / MAIL_PER_ADDRESS, burst: MAIL_PER_ADDRESS };
             match redis.take(&mail_key(address, kind), rate, Spend::One).await {

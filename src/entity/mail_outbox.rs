@@ -22,6 +22,8 @@ pub struct Model {
     /// Set when the mail will never be sent (a permanent SMTP error, or out of attempts).
     pub failed_at: Option<DateTimeUtc>,
     pub last_error: Option<String>,
+    /// Sent lowest first: 0 for mails with a link someone waits for, 1 for notices.
+    pub priority: i16,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,6 +3,7 @@
 
 pub mod audit_event;
 pub mod email_token;
+pub mod login_device;
 pub mod mail_outbox;
 pub mod mfa_ticket;
 pub mod mfa_totp;

@@ -5,6 +5,13 @@
 //! mail, never loses it and never fails a request. A mail the server refuses
 //! for good (or that runs out of attempts) stays in the table, marked failed,
 //! and is logged. Without `SMTP_URL` in development, mails go to the log.
+//!
+//! Two kinds of mail: those carrying a link somebody is waiting for (reset,
+//! verification, confirmation: [`enqueue`], after the caller checked the
+//! address's allowance) and notices about a change already made ([`notify`],
+//! which checks the allowance itself). Links go out first, so a flood of
+//! notices never delays a reset; neither kind names an address in a log line
+//! or a stored error.
 
 pub mod templates;
 
@@ -21,7 +28,7 @@ use sea_orm::{
 };
 use tokio::sync::Notify;
 
-use crate::{clock::now, config::Config, entity::mail_outbox, error::ApiError};
+use crate::{auth::ratelimit::RateLimiters, clock::now, config::Config, entity::mail_outbox, error::ApiError};
 
 /// A mail ready to be queued.
 #[derive(Clone, Debug)]
@@ -32,9 +39,46 @@ pub struct Mail {
     pub html: String,
 }
 
-/// Writes `mail` to the outbox on the caller's connection (its transaction).
-/// Call [`Outbox::wake`] after the commit so the worker sends it at once.
+/// A mail Latchkey sends on its own initiative, about something that already
+/// happened (a password changed, a second factor turned off). Only
+/// [`notify`] queues one: each counts toward its recipient's allowance.
+#[derive(Clone, Debug)]
+pub struct Notice {
+    /// The allowance it counts toward: 3 of one kind per address an hour.
+    pub kind: &'static str,
+    pub mail: Mail,
+}
+
+impl Notice {
+    pub fn new(kind: &'static str, mail: Mail) -> Self {
+        Self { kind, mail }
+    }
+}
+
+/// `mail_outbox.priority`: lower goes first.
+const LINK_PRIORITY: i16 = 0;
+const NOTICE_PRIORITY: i16 = 1;
+
+/// Writes `mail` (one with a link; the caller checked the address's
+/// allowance before issuing its token) to the outbox on the caller's
+/// connection (its transaction). Call [`Outbox::wake`] after the commit so
+/// the worker sends it at once.
 pub async fn enqueue(db: &impl ConnectionTrait, mail: Mail) -> Result<(), ApiError> {
+    insert(db, mail, LINK_PRIORITY).await
+}
+
+/// Queues `notice` on the caller's transaction if its recipient has
+/// allowance left for its kind; `false` when it was dropped (the caller's
+/// answer stays the same either way).
+pub async fn notify(db: &impl ConnectionTrait, limiters: &RateLimiters, notice: Notice) -> Result<bool, ApiError> {
+    if !limiters.allow_mail_to(&notice.mail.to, notice.kind).await {
+        return Ok(false);
+    }
+    insert(db, notice.mail, NOTICE_PRIORITY).await?;
+    Ok(true)
+}
+
+async fn insert(db: &impl ConnectionTrait, mail: Mail, priority: i16) -> Result<(), ApiError> {
     let now = now();
     mail_outbox::ActiveModel {
         id: NotSet,
@@ -48,6 +92,7 @@ pub async fn enqueue(db: &impl ConnectionTrait, mail: Mail) -> Result<(), ApiErr
         sent_at: Set(None),
         failed_at: Set(None),
         last_error: Set(None),
+        priority: Set(priority),
     }
     .insert(db)
     .await?;
@@ -144,6 +189,7 @@ impl Outbox {
             .filter(mail_outbox::Column::SentAt.is_null())
             .filter(mail_outbox::Column::FailedAt.is_null())
             .filter(mail_outbox::Column::NextAttemptAt.lte(now))
+            .order_by_asc(mail_outbox::Column::Priority)
             .order_by_asc(mail_outbox::Column::Id)
             .limit(BATCH)
             .all(db)
@@ -242,7 +288,7 @@ impl Outbox {
             }
             Transport::Smtp(smtp) => {
                 let to: Mailbox =
-                    mail.recipient.parse().map_err(|e| SendError::Permanent(format!("bad recipient: {e}")))?;
+                    mail.recipient.parse().map_err(|_| SendError::Permanent("the recipient is not a mail address".into()))?;
                 let message = Message::builder()
                     .from(self.inner.from.clone())
                     .to(to)
@@ -250,10 +296,11 @@ impl Outbox {
                     .multipart(MultiPart::alternative_plain_html(mail.text_body.clone(), mail.html_body.clone()))
                     .map_err(|e| SendError::Permanent(format!("cannot build the mail: {e}")))?;
                 smtp.send(message).await.map(drop).map_err(|e| {
+                    let description = describe_smtp_error(&e);
                     if e.is_permanent() {
-                        SendError::Permanent(e.to_string())
+                        SendError::Permanent(description)
                     } else {
-                        SendError::Transient(e.to_string())
+                        SendError::Transient(description)
                     }
                 })
             }
@@ -273,9 +320,34 @@ pub async fn pending(db: &DatabaseConnection) -> Result<u64, sea_orm::DbErr> {
 
 /// Deletes sent and failed mails older than `older_than` (their bodies are
 /// already cleared; the rows are the delivery record).
-pub async fn purge_sent(db: &DatabaseConnection, older_than: Duration) -> Result<u64, sea_orm::DbErr> {
+pub async fn purge_done(db: &DatabaseConnection, older_than: Duration) -> Result<u64, sea_orm::DbErr> {
     let cutoff = now() - chrono_duration(older_than);
-    Ok(mail_outbox::Entity::delete_many().filter(mail_outbox::Column::SentAt.lt(cutoff)).exec(db).await?.rows_affected)
+    let done = sea_orm::Condition::any()
+        .add(mail_outbox::Column::SentAt.lt(cutoff))
+        .add(mail_outbox::Column::FailedAt.lt(cutoff));
+    Ok(mail_outbox::Entity::delete_many().filter(done).exec(db).await?.rows_affected)
+}
+
+/// What went wrong, for the log and `last_error`, without the server's reply
+/// text: a refusal usually quotes the recipient (`550 5.1.1 <ada@…>: no such
+/// user`), and addresses stay out of logs. The reply code says enough.
+fn describe_smtp_error(e: &lettre::transport::smtp::Error) -> String {
+    if let Some(code) = e.status() {
+        let class = if e.is_permanent() { "permanent" } else { "transient" };
+        return format!("{class} SMTP error, reply code {code}");
+    }
+    if e.is_response() || e.is_client() {
+        // A reply we could not read, or the client's own complaint about the
+        // message: either may quote an address.
+        let class = if e.is_response() { "unreadable SMTP reply" } else { "SMTP client error" };
+        return class.to_owned();
+    }
+    // No reply at all: what failed underneath (refused, DNS, certificate,
+    // timeout) names the relay at most, never a recipient.
+    match std::error::Error::source(e) {
+        Some(cause) => format!("SMTP connection error: {cause}"),
+        None => "SMTP connection error".to_owned(),
+    }
 }
 
 /// `retry_base`, doubled for each attempt after the first, at most an hour.

@@ -7,7 +7,7 @@ use std::{fmt::Write, net::IpAddr, time::Duration};
 
 use chrono::{DateTime, Utc};
 
-use crate::mail::Mail;
+use crate::mail::{Mail, Notice};
 
 /// Who, when and where, for the lines every mail carries.
 pub struct Context<'a> {
@@ -62,15 +62,24 @@ pub fn reset_password(to: &str, ctx: &Context, token: &str, lifetime: Duration, 
     )
 }
 
-pub fn password_changed(to: &str, ctx: &Context) -> Mail {
-    compose(
-        to,
-        ctx,
-        "Your password was changed",
-        "The password of your account was just changed, and every session was signed out.",
-        None,
-        "If this was not you, reset your password at once with \"Forgot password?\" on the sign-in \
-         page, and tell us.",
+/// `others_only`: the change came from a signed-in session, which stays signed in.
+pub fn password_changed(to: &str, ctx: &Context, others_only: bool) -> Notice {
+    let what = if others_only {
+        "The password of your account was just changed, and every other session was signed out."
+    } else {
+        "The password of your account was just changed, and every session was signed out."
+    };
+    Notice::new(
+        "password_changed",
+        compose(
+            to,
+            ctx,
+            "Your password was changed",
+            what,
+            None,
+            "If this was not you, reset your password at once with \"Forgot password?\" on the sign-in \
+             page, and tell us.",
+        ),
     )
 }
 
@@ -85,81 +94,99 @@ pub fn confirm_email_change(to: &str, ctx: &Context, token: &str, lifetime: Dura
     )
 }
 
-pub fn email_change_requested(to: &str, ctx: &Context) -> Mail {
-    compose(
-        to,
-        ctx,
-        "A change of your email address was requested",
-        "Someone signed in to your account asked to move it to another email address. \
-         Nothing changes until the new address is confirmed.",
-        None,
-        "If this was not you, change your password at once (that signs everyone else out) and tell us.",
+pub fn email_change_requested(to: &str, ctx: &Context) -> Notice {
+    Notice::new(
+        "email_change_requested",
+        compose(
+            to,
+            ctx,
+            "A change of your email address was requested",
+            "Someone signed in to your account asked to move it to another email address. \
+             Nothing changes until the new address is confirmed.",
+            None,
+            "If this was not you, change your password at once (that signs everyone else out) and tell us.",
+        ),
     )
 }
 
-pub fn email_in_use(to: &str, ctx: &Context) -> Mail {
-    compose(
-        to,
-        ctx,
-        "Someone tried to use your email address",
-        "Someone signed in to another account asked to move it to this address, which already \
-         has an account. Nothing was changed.",
-        None,
-        "If this was you, sign in to the account this address belongs to instead. \
-         If not, you need not do anything.",
+pub fn email_in_use(to: &str, ctx: &Context) -> Notice {
+    Notice::new(
+        "email_in_use",
+        compose(
+            to,
+            ctx,
+            "Someone tried to use your email address",
+            "Someone signed in to another account asked to move it to this address, which already \
+             has an account. Nothing was changed.",
+            None,
+            "If this was you, sign in to the account this address belongs to instead. \
+             If not, you need not do anything.",
+        ),
     )
 }
 
-pub fn mfa_enabled(to: &str, ctx: &Context) -> Mail {
-    compose(
-        to,
-        ctx,
-        "Two-step sign-in is on",
-        "Signing in to your account now takes a code from your authenticator app after the password.",
-        None,
-        "If this was not you, someone has your password and your session: reset your password at \
-         once and tell us.",
+pub fn mfa_enabled(to: &str, ctx: &Context) -> Notice {
+    Notice::new(
+        "mfa_enabled",
+        compose(
+            to,
+            ctx,
+            "Two-step sign-in is on",
+            "Signing in to your account now takes a code from your authenticator app after the password.",
+            None,
+            "If this was not you, someone has your password and your session: reset your password at \
+             once and tell us.",
+        ),
     )
 }
 
-pub fn mfa_disabled(to: &str, ctx: &Context, by_admin: bool) -> Mail {
+pub fn mfa_disabled(to: &str, ctx: &Context, by_admin: bool) -> Notice {
     let what = if by_admin {
         "An administrator turned off two-step sign-in for your account (for example after you lost \
          your device). Your password alone now signs you in; turn it on again soon."
     } else {
         "Two-step sign-in was turned off for your account: your password alone now signs you in."
     };
-    compose(
-        to,
-        ctx,
-        "Two-step sign-in is off",
-        what,
-        None,
-        "If this was not you, reset your password at once and tell us.",
+    Notice::new(
+        "mfa_disabled",
+        compose(
+            to,
+            ctx,
+            "Two-step sign-in is off",
+            what,
+            None,
+            "If this was not you, reset your password at once and tell us.",
+        ),
     )
 }
 
-pub fn recovery_codes_replaced(to: &str, ctx: &Context) -> Mail {
-    compose(
-        to,
-        ctx,
-        "New recovery codes were made",
-        "Ten new recovery codes were made for your account; the old ones no longer work.",
-        None,
-        "If this was not you, someone is signed in to your account: change your password (that signs \
-         everyone else out), make new recovery codes, and tell us.",
+pub fn recovery_codes_replaced(to: &str, ctx: &Context) -> Notice {
+    Notice::new(
+        "recovery_codes_replaced",
+        compose(
+            to,
+            ctx,
+            "New recovery codes were made",
+            "Ten new recovery codes were made for your account; the old ones no longer work.",
+            None,
+            "If this was not you, someone is signed in to your account: change your password (that signs \
+             everyone else out), make new recovery codes, and tell us.",
+        ),
     )
 }
 
-pub fn recovery_code_used(to: &str, ctx: &Context) -> Mail {
-    compose(
-        to,
-        ctx,
-        "A recovery code was used",
-        "One of your recovery codes was just used to sign in or to confirm a change. It will not work again.",
-        None,
-        "If this was not you, someone has your password and a recovery code: reset your password, \
-         make new recovery codes, and tell us.",
+pub fn recovery_code_used(to: &str, ctx: &Context) -> Notice {
+    Notice::new(
+        "recovery_code_used",
+        compose(
+            to,
+            ctx,
+            "A recovery code was used",
+            "One of your recovery codes was just used to sign in or to confirm a change. It will not work again.",
+            None,
+            "If this was not you, someone has your password and a recovery code: reset your password, \
+             make new recovery codes, and tell us.",
+        ),
     )
 }
 

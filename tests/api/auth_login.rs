@@ -287,3 +287,147 @@ async fn a_trusted_proxy_hop_with_a_port_is_the_client_address() {
     let current = sessions.as_array().unwrap().iter().find(|s| s["current"] == true).unwrap();
     assert_eq!(current["ip"], "2001:db8::7");
 }
+
+/// Wrong passwords sent with each of `devices`, `per_device` times each;
+/// returns how many got a password check (401) rather than 429.
+async fn wrong_logins_with(app: &TestApp, email: &str, devices: &[String], per_device: usize) -> usize {
+    let mut checked = 0;
+    for device in devices {
+        for _ in 0..per_device {
+            let resp = login_with_device(app, email, "Wrong1Password", Some(device)).await;
+            match resp.status().as_u16() {
+                401 => checked += 1,
+                429 => {}
+                other => panic!("unexpected {other}"),
+            }
+        }
+    }
+    checked
+}
+
+/// Five browsers' device cookies for `email`.
+async fn five_devices(app: &TestApp, email: &str) -> Vec<String> {
+    let mut devices = Vec::new();
+    for _ in 0..5 {
+        devices.push(device_token(&login_with_device(app, email, PASSWORD, None).await));
+    }
+    devices
+}
+
+#[tokio::test]
+async fn old_device_cookies_give_no_budget_after_a_password_change() {
+    let app = spawn_app().await;
+    let (email, _) = app.signed_up().await;
+    let collected = five_devices(&app, &email).await;
+    let change = json!({"current_password": PASSWORD, "new_password": "Fresh4-Lantern-Quay"});
+    let resp = app.send_json(reqwest::Method::PUT, "/api/v1/auth/password", &change).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    // The browser that changed it gets a fresh cookie of its own.
+    let fresh = device_token(&resp);
+    let burst = latchkey::auth::ratelimit::ACCOUNT_FAILURE_BURST as usize;
+    assert_eq!(wrong_logins_with(&app, &email, &collected, 3).await, burst, "one shared budget, not five more");
+    let resp = login_with_device(&app, &email, "Fresh4-Lantern-Quay", Some(&fresh)).await;
+    assert_eq!(resp.status(), StatusCode::OK, "the owner's new cookie still has its own budget");
+}
+
+#[tokio::test]
+async fn old_device_cookies_give_no_budget_after_logout_all() {
+    let app = spawn_app().await;
+    let (email, _) = app.signed_up().await;
+    let collected = five_devices(&app, &email).await;
+    let resp = app.client.post(app.url("/api/v1/auth/logout-all")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert!(set_cookie(resp.headers(), "device_token").unwrap().contains("Max-Age=0"), "the cookie is cleared too");
+    let burst = latchkey::auth::ratelimit::ACCOUNT_FAILURE_BURST as usize;
+    assert_eq!(wrong_logins_with(&app, &email, &collected, 3).await, burst);
+}
+
+#[tokio::test]
+async fn old_device_cookies_give_no_budget_after_a_reset() {
+    let (app, sink) = crate::email::spawn_with_mail(|_| {}).await;
+    let (email, _) = app.signed_up().await;
+    let collected = five_devices(&app, &email).await;
+    app.post_json(&Client::new(), "/api/v1/auth/password/forgot", &json!({"email": email})).await;
+    let token = sink.wait_for_subject(&email, "Reset your password").await.token("reset-password");
+    let reset = json!({"token": token, "new_password": "Fresh4-Lantern-Quay"});
+    let resp = app.post_json(&Client::new(), "/api/v1/auth/password/reset", &reset).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let burst = latchkey::auth::ratelimit::ACCOUNT_FAILURE_BURST as usize;
+    assert_eq!(wrong_logins_with(&app, &email, &collected, 3).await, burst);
+}
+
+#[tokio::test]
+async fn a_user_keeps_at_most_twenty_device_cookies_and_the_oldest_go_first() {
+    use latchkey::entity::login_device;
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let app = spawn_app().await;
+    let (email, _) = app.signed_up().await;
+    let max = latchkey::auth::devices::MAX_PER_USER as usize;
+    let mut devices = Vec::new();
+    for _ in 0..max + 2 {
+        devices.push(device_token(&login_with_device(&app, &email, PASSWORD, None).await));
+    }
+    assert_eq!(login_device::Entity::find().count(&app.state.db).await.unwrap(), max as u64);
+    // Spend the shared budget; then the oldest cookie counts as none and the newest as its own.
+    for _ in 0..latchkey::auth::ratelimit::ACCOUNT_FAILURE_BURST {
+        login_with_device(&app, &email, "Wrong1Password", None).await;
+    }
+    assert_problem(login_with_device(&app, &email, PASSWORD, Some(&devices[0])).await, 429, "rate_limited").await;
+    assert_eq!(login_with_device(&app, &email, PASSWORD, Some(&devices[max + 1])).await.status(), StatusCode::OK);
+}
+
+/// Wrong-password login times (ms) for `emails`, interleaved round by round
+/// so that a busy moment of the machine falls on every kind alike.
+async fn wrong_password_medians(app: &TestApp, kinds: &[Vec<String>], rounds: usize) -> Vec<f64> {
+    let mut times = vec![Vec::new(); kinds.len()];
+    for round in 0..rounds {
+        for (kind, emails) in kinds.iter().enumerate() {
+            let email = &emails[round % emails.len()];
+            let started = std::time::Instant::now();
+            let resp = login_with_device(app, email, "Not-The-Password-9", None).await;
+            let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{email}");
+            times[kind].push(elapsed);
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut t| {
+            t.sort_by(f64::total_cmp);
+            t[t.len() / 2]
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_wrong_password_takes_as_long_whatever_hash_the_account_holds() {
+    // At the production cost, so that a cost-4 hash would answer ~256 times faster.
+    let app = spawn_app_with(|c| c.bcrypt_cost = 12).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("users.jsonl");
+    let mut lines = Vec::new();
+    let mut imported = [Vec::new(), Vec::new()];
+    // Three accounts a kind: 15 tries stay within each account's failure budget.
+    for (slot, cost) in [4, 12].into_iter().enumerate() {
+        for i in 0..3 {
+            let email = format!("imported-{cost}-{i}@example.com");
+            let hash = bcrypt::hash("Imported-Pass-1", cost).unwrap();
+            lines.push(json!({"email": email, "password_hash": hash}).to_string());
+            imported[slot].push(email);
+        }
+    }
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    latchkey::import::import_file(&app.state.db, &file).await.unwrap();
+    let mut native = Vec::new();
+    for _ in 0..3 {
+        native.push(app.another_browser().signed_up().await.0);
+    }
+    let unknown: Vec<String> = (0..15).map(|_| unique_email()).collect();
+    let [cost4, cost12] = imported;
+    let medians = wrong_password_medians(&app, &[unknown, native, cost4, cost12], 15).await;
+    let unknown = medians[0];
+    for (kind, median) in ["native", "imported cost 4", "imported cost 12"].iter().zip(&medians[1..]) {
+        let ratio = median / unknown;
+        assert!((0.75..=1.33).contains(&ratio), "{kind}: {median:.1} ms against {unknown:.1} ms for unknown emails");
+    }
+}

@@ -320,7 +320,7 @@ async fn a_mail_refused_for_good_is_kept_as_failed_and_not_retried() {
     use sea_orm::EntityTrait;
     let (app, sink) = spawn_with_mail(|_| {}).await;
     sink.refuse_recipients();
-    app.signed_up().await;
+    let (email, _) = app.signed_up().await;
     let started = Instant::now();
     let row = loop {
         let rows = mail_outbox::Entity::find().all(&app.state.db).await.unwrap();
@@ -332,7 +332,13 @@ async fn a_mail_refused_for_good_is_kept_as_failed_and_not_retried() {
     };
     assert_eq!(row.attempts, 1);
     assert!(row.text_body.is_empty() && row.html_body.is_empty(), "a failed mail keeps no live link");
-    assert!(row.sent_at.is_none() && row.last_error.unwrap().contains("550"));
+    let error = row.last_error.clone().unwrap();
+    assert!(row.sent_at.is_none() && error.contains("550"), "{error}");
+    // The relay's refusal quoted the recipient; what is stored does not.
+    assert!(!error.contains(&email) && !error.contains('@'), "{error}");
+    // The purge takes failed mails with the sent ones.
+    assert_eq!(latchkey::mail::purge_done(&app.state.writer, Duration::ZERO).await.unwrap(), 1);
+    assert!(mail_outbox::Entity::find_by_id(row.id).one(&app.state.db).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -423,4 +429,73 @@ async fn a_reset_ends_a_pending_email_change() {
     let token = sink.wait_for_subject(&email, "Reset your password").await.token("reset-password");
     assert_eq!(reset(&app, &token, NEW_PASSWORD).await.status(), StatusCode::NO_CONTENT);
     assert_problem(post(&app, "/email/confirm", json!({"token": confirm})).await, 400, "invalid_token").await;
+}
+
+/// Waits until the outbox has sent (or given up on) everything queued.
+async fn outbox_drained(app: &TestApp) {
+    let started = Instant::now();
+    while latchkey::mail::pending(&app.state.db).await.unwrap() > 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "the outbox never drained");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The bound this suite holds a bystander's reset mail to while someone
+/// floods the notice-sending endpoints (it arrives in well under a second
+/// when the outbox is idle).
+const BYSTANDER_DELAY_BOUND: Duration = Duration::from_secs(2);
+
+#[tokio::test]
+async fn a_flood_of_recovery_code_regenerations_sends_the_allowance_and_delays_no_reset() {
+    let (app, sink) = spawn_with_mail(|c| c.email_rate_per_hour = 1000).await;
+    let (email, _) = app.signed_up().await;
+    app.verify_address(&email).await;
+    let setup: Value = post(&app, "/mfa/totp/setup", json!({})).await.json().await.unwrap();
+    let secret = totp_rs::Secret::Encoded(setup["secret"].as_str().unwrap().to_owned()).to_bytes().unwrap();
+    let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, secret, None, String::new());
+    let code = totp.generate(chrono::Utc::now().timestamp() as u64 - 30);
+    assert_eq!(post(&app, "/mfa/totp/enable", json!({"code": code})).await.status(), StatusCode::OK);
+    let (bystander, _) = app.another_browser().signed_up().await;
+
+    let flood = {
+        let (client, url) = (app.client.clone(), app.url("/api/v1/auth/mfa/recovery-codes"));
+        tokio::spawn(async move {
+            for _ in 0..200 {
+                let resp = client.post(&url).send().await.unwrap();
+                assert_eq!(resp.status(), StatusCode::OK);
+            }
+        })
+    };
+    // Once the flood is under way, a bystander asks for a reset.
+    sink.wait_for_subject(&email, "New recovery codes").await;
+    assert!(!flood.is_finished(), "the flood should still be running");
+    let asked = Instant::now();
+    assert_eq!(forgot(&app, &bystander).await.status(), StatusCode::ACCEPTED);
+    sink.wait_for_subject(&bystander, "Reset your password").await;
+    let delay = asked.elapsed();
+    assert!(delay < BYSTANDER_DELAY_BOUND, "the bystander's reset waited {delay:?}");
+    flood.await.unwrap();
+    outbox_drained(&app).await;
+    let notices = sink.to(&email).iter().filter(|m| m.subject().contains("New recovery codes")).count();
+    let allowance = latchkey::auth::ratelimit::MAIL_PER_ADDRESS as usize;
+    assert_eq!(notices, allowance, "200 regenerations mail the owner {allowance} times an hour");
+    println!("200 regenerations: {notices} mails; bystander's reset mail after {delay:?}");
+}
+
+#[tokio::test]
+async fn the_current_address_gets_the_same_notice_whether_or_not_the_new_one_is_taken() {
+    let (app, sink) = spawn_with_mail(|_| {}).await;
+    let (email, _) = app.signed_up().await;
+    let (taken, _) = app.another_browser().signed_up().await;
+    let free = unique_email();
+    let notice = "A change of your email address was requested";
+    assert_eq!(change_email(&app, &taken, PASSWORD).await.status(), StatusCode::ACCEPTED);
+    let first = sink.wait_for_subject_nth(&email, notice, 1, Duration::from_secs(10)).await;
+    sink.wait_for_subject(&taken, "Someone tried to use your email address").await;
+    assert_eq!(change_email(&app, &free, PASSWORD).await.status(), StatusCode::ACCEPTED);
+    let second = sink.wait_for_subject_nth(&email, notice, 2, Duration::from_secs(10)).await;
+    sink.wait_for_subject(&free, "Confirm your new email address").await;
+    for mail in [first, second] {
+        assert!(mail.text().contains("asked to move it to another email address"), "{}", mail.text());
+    }
 }

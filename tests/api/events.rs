@@ -121,3 +121,65 @@ async fn events_older_than_the_retention_are_purged() {
     assert!(purged >= 1, "the registration is older than a second");
     assert_eq!(types(&page(&app, "/api/v1/auth/events").await), ["login_succeeded"]);
 }
+
+#[tokio::test]
+async fn admins_read_only_the_events_of_users_below_them_and_their_own() {
+    let app = spawn_app().await;
+    let (admin, admin_id) = app.browser_with_role(Role::Admin).await;
+    let (super_admin, super_id) = app.browser_with_role(Role::SuperAdmin).await;
+    let (_, peer_id) = app.browser_with_role(Role::Admin).await;
+    let (_, user_id) = app.browser_with_role(Role::User).await;
+    for (target, status) in [(super_id, 403), (peer_id, 403), (user_id, 200), (admin_id, 200)] {
+        let resp = admin.get(&format!("/api/v1/users/{target}/events")).await;
+        assert_eq!(resp.status().as_u16(), status, "admin reading {target}");
+        if status == 403 {
+            assert_problem(resp, 403, "forbidden").await;
+        }
+    }
+    // A super_admin reads everyone's.
+    assert_eq!(super_admin.get(&format!("/api/v1/users/{admin_id}/events")).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn events_an_admin_caused_name_the_actor_and_hide_the_admins_address_from_the_user() {
+    let app = spawn_app_with(|c| c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    app.signed_up().await;
+    let id = app.me().await.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let (admin, _) = app.browser_with_role(Role::Admin).await;
+    let resp = admin
+        .client
+        .patch(app.url(&format!("/api/v1/users/{id}")))
+        .header("X-Forwarded-For", "198.51.100.77")
+        .header("User-Agent", "admin-console/1.0")
+        .json(&json!({"full_name": "Renamed By Admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    let mine = page(&app, "/api/v1/auth/events").await;
+    let by_admin = &mine["events"][0];
+    assert_eq!((by_admin["type"].as_str(), by_admin["actor"].as_str()), (Some("user_updated"), Some("admin")));
+    assert_eq!((&by_admin["ip"], &by_admin["user_agent"]), (&Value::Null, &Value::Null), "{by_admin}");
+    let own = mine["events"].as_array().unwrap().iter().find(|e| e["type"] == "register").unwrap();
+    assert_eq!((own["actor"].as_str(), own["ip"].as_str()), (Some("self"), Some("127.0.0.1")));
+
+    let theirs = page(&admin, &format!("/api/v1/users/{id}/events")).await;
+    let seen_by_admin = &theirs["events"][0];
+    assert_eq!(seen_by_admin["actor"], "admin");
+    assert_eq!((seen_by_admin["ip"].as_str(), seen_by_admin["user_agent"].as_str()), (Some("198.51.100.77"), Some("admin-console/1.0")));
+}
+
+#[tokio::test]
+async fn an_imported_account_shows_the_system_as_the_actor() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("users.jsonl");
+    let hash = bcrypt::hash("Imported-Pass-1", 4).unwrap();
+    std::fs::write(&file, json!({"email": "moved@example.com", "password_hash": hash}).to_string()).unwrap();
+    latchkey::import::import_file(&app.state.db, &file).await.unwrap();
+    assert_eq!(app.login("moved@example.com", "Imported-Pass-1").await.status(), StatusCode::OK);
+    let events = page(&app, "/api/v1/auth/events").await;
+    let imported = events["events"].as_array().unwrap().iter().find(|e| e["type"] == "imported").unwrap();
+    assert_eq!((imported["actor"].as_str(), &imported["ip"]), (Some("system"), &Value::Null));
+}

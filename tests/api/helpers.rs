@@ -197,6 +197,14 @@ impl TestApp {
         (other, id)
     }
 
+    /// Marks `email`'s address verified, as following its verification link would.
+    pub async fn verify_address(&self, email: &str) {
+        let email = latchkey::domain::Email::parse(email).unwrap();
+        let user = latchkey::accounts::find_by_email(&self.state.db, &email).await.unwrap().unwrap();
+        latchkey::accounts::mark_verified(&self.state.writer, user.id).await.unwrap();
+        self.state.sessions.changed(user.id);
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.client.get(self.url(path)).send().await.unwrap()
     }

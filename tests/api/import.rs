@@ -74,3 +74,40 @@ async fn a_file_with_a_bad_line_imports_nothing() {
     assert!(err.contains("line 5: password_hash"), "{err}");
     assert_eq!(user::Entity::find().all(&app.state.db).await.unwrap().len(), 0);
 }
+
+#[test]
+fn the_command_refuses_bad_hashes_by_line_without_a_panic_or_an_echo() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.jsonl");
+    // Each hash is the 60 bytes bcrypt's shape asks for; the first two carry
+    // multi-byte characters where a byte slice would split one (a panic that
+    // printed the value), the last two costs outside 4..=16.
+    let tail = "EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxci";
+    let hashes = [
+        format!("$2é$04${tail}"),
+        format!("$2b$0é${tail}"),
+        format!("$2b$17${tail}e"),
+        format!("$2b$03${tail}e"),
+    ];
+    let lines: Vec<String> = hashes
+        .iter()
+        .enumerate()
+        .map(|(i, h)| serde_json::json!({"email": format!("u{i}@example.com"), "password_hash": h}).to_string())
+        .collect();
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["import-users", path.to_str().unwrap()])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("DATABASE_URL", format!("sqlite://{}?mode=rwc", dir.path().join("import.db").display()))
+        .env("JWT_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the latchkey binary runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "a refusal, not a panic (101): {text}");
+    for expected in ["line 1: password_hash", "line 2: password_hash", "line 3: password_hash has cost 17", "line 4"] {
+        assert!(text.contains(expected), "{expected} missing from: {text}");
+    }
+    assert!(!text.contains(tail) && !text.contains("panicked"), "{text}");
+}

@@ -48,6 +48,7 @@ async fn post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
 async fn user_with_totp(app: &TestApp) -> (Authenticator, Vec<String>, String) {
     avoid_step_boundary().await;
     let (email, _) = app.signed_up().await;
+    app.verify_address(&email).await;
     let resp = post(app, "/mfa/totp/setup", json!({})).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let setup: Value = resp.json().await.unwrap();
@@ -242,6 +243,7 @@ async fn the_secret_never_comes_back_after_setup_and_is_sealed_at_rest() {
     use sea_orm::EntityTrait;
     let app = spawn_app().await;
     let (email, _) = app.signed_up().await;
+    app.verify_address(&email).await;
     avoid_step_boundary().await;
     let setup: Value = post(&app, "/mfa/totp/setup", json!({})).await.json().await.unwrap();
     let secret = setup["secret"].as_str().unwrap().to_owned();
@@ -322,21 +324,73 @@ async fn wrong_codes_count_toward_the_account_budget() {
     let _ = auth;
 }
 
+/// A reset request for `email` with `code`, from a client of its own.
+fn reset_with_code(app: &TestApp, token: &str, code: String) -> impl Future<Output = reqwest::Response> + use<> {
+    let body = json!({"token": token, "new_password": "Fresh4-Lantern-Quay", "code": code});
+    let (client, url) = (Client::new(), app.url("/api/v1/auth/password/reset"));
+    async move { client.post(url).json(&body).send().await.unwrap() }
+}
+
 #[tokio::test]
-async fn guessing_codes_with_a_reset_link_spends_the_account_budget() {
+async fn guessing_codes_with_a_reset_link_spends_the_links_own_budget() {
     let (app, sink) = spawn_with_mail(|_| {}).await;
     let (auth, _, email) = user_with_totp(&app).await;
     post(&app, "/password/forgot", json!({"email": email})).await;
     let token = sink.wait_for_subject(&email, "Reset your password").await.token("reset-password");
-    let reset = |code: String| {
-        let body = json!({"token": token, "new_password": "Fresh4-Lantern-Quay", "code": code});
-        let (client, url) = (Client::new(), app.url("/api/v1/auth/password/reset"));
-        async move { client.post(url).json(&body).send().await.unwrap() }
-    };
     for guess in 0..10 {
-        assert_problem(reset(format!("{guess:06}")).await, 401, "invalid_code").await;
+        assert_problem(reset_with_code(&app, &token, format!("{guess:06}")).await, 401, "invalid_code").await;
     }
-    assert_problem(reset(auth.code(0)).await, 429, "rate_limited").await;
+    assert_problem(reset_with_code(&app, &token, auth.code(0)).await, 429, "rate_limited").await;
+    // The account's own budget was not touched: the owner's password still signs in.
+    assert_eq!(app.another_browser().login(&email, PASSWORD).await.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn strangers_failed_logins_do_not_block_the_owners_reset() {
+    let (app, sink) = spawn_with_mail(|_| {}).await;
+    let (auth, _, email) = user_with_totp(&app).await;
+    // Strangers spend the account's shared budget, and keep it spent.
+    for _ in 0..11 {
+        let resp = app.another_browser().login(&email, "Not-The-Password-1").await;
+        assert!(matches!(resp.status().as_u16(), 401 | 429), "{}", resp.status());
+    }
+    assert_problem(app.another_browser().login(&email, PASSWORD).await, 429, "rate_limited").await;
+    post(&app, "/password/forgot", json!({"email": email})).await;
+    let token = sink.wait_for_subject(&email, "Reset your password").await.token("reset-password");
+    assert_eq!(reset_with_code(&app, &token, auth.code(0)).await.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn a_second_factor_needs_a_verified_address() {
+    let app = spawn_app().await;
+    let (email, _) = app.signed_up().await;
+    assert_problem(post(&app, "/mfa/totp/setup", json!({})).await, 403, "email_not_verified").await;
+    assert_problem(post(&app, "/mfa/totp/enable", json!({"code": "123456"})).await, 403, "email_not_verified").await;
+    app.verify_address(&email).await;
+    assert_eq!(post(&app, "/mfa/totp/setup", json!({})).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn reauth_counts_toward_the_login_limit_per_address() {
+    let app = spawn_app_with(|c| c.login_rate_per_minute = 3).await;
+    app.signed_up().await;
+    for _ in 0..3 {
+        let resp = post(&app, "/reauth", json!({"password": "Wrong1Password"})).await;
+        assert_problem(resp, 401, "invalid_credentials").await;
+    }
+    let resp = post(&app, "/reauth", json!({"password": PASSWORD})).await;
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_problem(resp, 429, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn second_factor_changes_are_limited_per_address() {
+    let app = spawn_app_with(|c| c.email_rate_per_hour = 3).await;
+    user_with_totp(&app).await; // enabling was one request that can mail
+    for _ in 0..2 {
+        assert_eq!(post(&app, "/mfa/recovery-codes", json!({})).await.status(), StatusCode::OK);
+    }
+    assert_problem(post(&app, "/mfa/recovery-codes", json!({})).await, 429, "rate_limited").await;
 }
 
 #[tokio::test]

@@ -153,6 +153,7 @@ async fn session(stream: TcpStream, inbox: Arc<Mutex<Vec<Received>>>, refuse: Ar
             return;
         }
         let command = line.trim_end().to_ascii_uppercase();
+        let refusal;
         let reply: &[u8] = if command.starts_with("EHLO") {
             b"250-sink.test\r\n250 8BITMIME\r\n"
         } else if command.starts_with("HELO") || command.starts_with("MAIL FROM") || command.starts_with("RSET") {
@@ -160,7 +161,10 @@ async fn session(stream: TcpStream, inbox: Arc<Mutex<Vec<Received>>>, refuse: Ar
             b"250 OK\r\n"
         } else if command.starts_with("RCPT TO") {
             if refuse.load(Ordering::SeqCst) {
-                b"550 5.1.1 no such mailbox\r\n"
+                // As real relays do, the refusal quotes the recipient.
+                let address = line.trim_end()[8..].trim().to_owned();
+                refusal = format!("550 5.1.1 {address}: no such mailbox\r\n");
+                refusal.as_bytes()
             } else {
                 let address = line.trim_end()[8..].trim().trim_start_matches('<').trim_end_matches('>').to_owned();
                 to.push(address);
