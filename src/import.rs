@@ -188,7 +188,10 @@ mod tests {
     fn a_hash_that_is_not_ascii_is_refused_without_a_panic_or_an_echo() {
         // Multi-byte characters where the cost and separators would be: slicing
         // by bytes used to panic here, printing the value.
-        for bad in ["$2é$04$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxci", "$2b$0é$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxci"] {
+        for bad in [
+            "$2é$04$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxci",
+            "$2b$0é$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxci",
+        ] {
             let err = check_hash(bad).unwrap_err();
             assert!(err.contains("not ASCII") && !err.contains("EGdrhb"), "{err}");
         }

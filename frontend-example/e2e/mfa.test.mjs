@@ -12,6 +12,7 @@ import {
   assertNoTokenInDocumentCookie,
   errorsOf,
   freshPage,
+  linkOfMail,
   register,
   signInHeading,
   sleep,
@@ -122,6 +123,13 @@ describe('two-step sign-in in Chromium (REAUTH_MAX_AGE=2s)', () => {
   test('turn it on from the account page: QR code and secret, a real code, ten recovery codes once', async () => {
     const { context, page } = await freshPage(stack);
     email = await register(page);
+    await page.goto('/#/account');
+    // not before the address is verified: it is how the account is recovered
+    await visible(security(page).getByTestId('mfa-needs-verified-email'));
+    assert.equal(await security(page).getByRole('button', { name: 'Turn on two-step sign-in' }).isDisabled(), true);
+    const { link } = await linkOfMail(stack, email, '/verify-email');
+    await page.goto(link);
+    await visible(page.getByText('Your email address is verified.'));
     await page.goto('/#/account');
     const section = await visible(security(page));
     assert.match(await page.getByTestId('mfa-status').innerText(), /Off/);

@@ -94,7 +94,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.alter_table(Table::alter().table(AuditEvents::Table).drop_column(AuditEvents::Actor).to_owned()).await?;
+        manager
+            .alter_table(Table::alter().table(AuditEvents::Table).drop_column(AuditEvents::Actor).to_owned())
+            .await?;
         manager
             .alter_table(Table::alter().table(MailOutbox::Table).drop_column(MailOutbox::Priority).to_owned())
             .await?;

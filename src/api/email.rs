@@ -16,8 +16,7 @@ use crate::{
     },
     audit::{Entry, Event},
     auth::{
-        CurrentUser,
-        devices,
+        CurrentUser, devices,
         email_tokens::{self, Purpose},
         mfa,
         ratelimit::{Budget, Limit},

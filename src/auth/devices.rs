@@ -17,10 +17,8 @@ pub const MAX_PER_USER: u64 = 20;
 
 /// Whether `device_id` is a live device of `user_id`.
 pub async fn is_live(db: &impl ConnectionTrait, user_id: Uuid, device_id: Uuid) -> Result<bool, ApiError> {
-    let found = login_device::Entity::find_by_id(device_id)
-        .filter(login_device::Column::UserId.eq(user_id))
-        .one(db)
-        .await?;
+    let found =
+        login_device::Entity::find_by_id(device_id).filter(login_device::Column::UserId.eq(user_id)).one(db).await?;
     Ok(found.is_some())
 }
 

@@ -287,8 +287,10 @@ impl Outbox {
                 Ok(())
             }
             Transport::Smtp(smtp) => {
-                let to: Mailbox =
-                    mail.recipient.parse().map_err(|_| SendError::Permanent("the recipient is not a mail address".into()))?;
+                let to: Mailbox = mail
+                    .recipient
+                    .parse()
+                    .map_err(|_| SendError::Permanent("the recipient is not a mail address".into()))?;
                 let message = Message::builder()
                     .from(self.inner.from.clone())
                     .to(to)
@@ -297,11 +299,7 @@ impl Outbox {
                     .map_err(|e| SendError::Permanent(format!("cannot build the mail: {e}")))?;
                 smtp.send(message).await.map(drop).map_err(|e| {
                     let description = describe_smtp_error(&e);
-                    if e.is_permanent() {
-                        SendError::Permanent(description)
-                    } else {
-                        SendError::Transient(description)
-                    }
+                    if e.is_permanent() { SendError::Permanent(description) } else { SendError::Transient(description) }
                 })
             }
         }

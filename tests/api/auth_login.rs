@@ -426,6 +426,10 @@ async fn a_wrong_password_takes_as_long_whatever_hash_the_account_holds() {
     let [cost4, cost12] = imported;
     let medians = wrong_password_medians(&app, &[unknown, native, cost4, cost12], 15).await;
     let unknown = medians[0];
+    println!(
+        "wrong-password medians (ms): unknown {:.1}, native {:.1}, imported cost 4 {:.1}, imported cost 12 {:.1}",
+        medians[0], medians[1], medians[2], medians[3]
+    );
     for (kind, median) in ["native", "imported cost 4", "imported cost 12"].iter().zip(&medians[1..]) {
         let ratio = median / unknown;
         assert!((0.75..=1.33).contains(&ratio), "{kind}: {median:.1} ms against {unknown:.1} ms for unknown emails");

@@ -167,7 +167,10 @@ async fn events_an_admin_caused_name_the_actor_and_hide_the_admins_address_from_
     let theirs = page(&admin, &format!("/api/v1/users/{id}/events")).await;
     let seen_by_admin = &theirs["events"][0];
     assert_eq!(seen_by_admin["actor"], "admin");
-    assert_eq!((seen_by_admin["ip"].as_str(), seen_by_admin["user_agent"].as_str()), (Some("198.51.100.77"), Some("admin-console/1.0")));
+    assert_eq!(
+        (seen_by_admin["ip"].as_str(), seen_by_admin["user_agent"].as_str()),
+        (Some("198.51.100.77"), Some("admin-console/1.0"))
+    );
 }
 
 #[tokio::test]

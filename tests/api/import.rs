@@ -83,12 +83,8 @@ fn the_command_refuses_bad_hashes_by_line_without_a_panic_or_an_echo() {
     // multi-byte characters where a byte slice would split one (a panic that
     // printed the value), the last two costs outside 4..=16.
     let tail = "EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxci";
-    let hashes = [
-        format!("$2é$04${tail}"),
-        format!("$2b$0é${tail}"),
-        format!("$2b$17${tail}e"),
-        format!("$2b$03${tail}e"),
-    ];
+    let hashes =
+        [format!("$2é$04${tail}"), format!("$2b$0é${tail}"), format!("$2b$17${tail}e"), format!("$2b$03${tail}e")];
     let lines: Vec<String> = hashes
         .iter()
         .enumerate()

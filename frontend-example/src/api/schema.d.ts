@@ -108,7 +108,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Sign out everywhere: revokes every session of the signed-in user. */
+        /**
+         * Sign out everywhere: revokes every session of the signed-in user and
+         *     voids every device cookie (each browser's own failed-login budget).
+         */
         post: operations["logoutAll"];
         delete?: never;
         options?: never;
@@ -203,7 +206,9 @@ export interface paths {
          * Change the password.
          * @description Checks the current password (401 `invalid_credentials` when wrong,
          *     rate-limited like login), applies the password policy (422), then
-         *     revokes every other session; this one stays signed in.
+         *     revokes every other session and voids every device cookie; this
+         *     session stays signed in and its browser gets a new `device_token`.
+         *     The account's address gets a notice.
          */
         put: operations["changePassword"];
         post?: never;
@@ -249,7 +254,11 @@ export interface paths {
          * Set a new password with a reset link's token.
          * @description The password policy is checked before the token is spent, so a
          *     rejected password (422) keeps the link working. Success revokes every
-         *     session of the user, marks the address verified and mails a notice.
+         *     session and device cookie of the user, marks the address verified and
+         *     mails a notice. With a second factor on, `code` is required; wrong
+         *     codes spend this link's budget (10, then one a minute: 429) and leave
+         *     the link working. 429 after `EMAIL_RATE_PER_HOUR` mail requests an
+         *     hour from one address.
          *     400 `invalid_token` for an unknown, used, expired or voided token.
          */
         post: operations["resetPassword"];
@@ -363,7 +372,7 @@ export interface paths {
          *     authenticator app. Nothing is on until `/mfa/totp/enable` gets a code;
          *     starting again replaces an unfinished setup. 409 `mfa_already_enabled`;
          *     403 `reauth_required` when the session's last sign-in is older than
-         *     `REAUTH_MAX_AGE`.
+         *     `REAUTH_MAX_AGE`; 403 `email_not_verified` until the address is verified.
          */
         post: operations["setupTotp"];
         delete?: never;
@@ -384,7 +393,9 @@ export interface paths {
         /**
          * Turn TOTP on with a first code from the app (recent sign-in).
          * @description Returns ten recovery codes, shown only this once. 401 `invalid_code`;
-         *     409 `mfa_already_enabled`, or `mfa_not_enabled` when no setup was started.
+         *     403 `email_not_verified`; 409 `mfa_already_enabled`, or
+         *     `mfa_not_enabled` when no setup was started. It mails a notice, so it
+         *     counts toward `EMAIL_RATE_PER_HOUR` (429).
          */
         post: operations["enableTotp"];
         delete?: never;
@@ -405,7 +416,9 @@ export interface paths {
         post?: never;
         /**
          * Turn the second factor off with a code or a recovery code (recent sign-in).
-         * @description The recovery codes stop working too. 401 `invalid_code`; 409 `mfa_not_enabled`.
+         * @description The recovery codes stop working too. 401 `invalid_code`; 409
+         *     `mfa_not_enabled`; 429 after `EMAIL_RATE_PER_HOUR` requests that can
+         *     mail from one address, or 10 wrong codes in this session.
          */
         delete: operations["disableTotp"];
         options?: never;
@@ -422,7 +435,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Make ten new recovery codes; the old ones stop working (recent sign-in). */
+        /**
+         * Make ten new recovery codes; the old ones stop working (recent sign-in).
+         * @description The owner is mailed (at most 3 such notices an hour). 429 after
+         *     `EMAIL_RATE_PER_HOUR` requests that can mail from one address.
+         */
         post: operations["regenerateRecoveryCodes"];
         delete?: never;
         options?: never;
@@ -444,9 +461,9 @@ export interface paths {
          * @description Takes the `mfa_ticket` cookie that login set (five minutes, five tries,
          *     one login) and either `code` (6 digits from the app; each code works
          *     once) or `recovery_code` (each works once; its use is mailed). Wrong
-         *     codes count toward the account's failed-login budget like passwords
-         *     (429). 401 `invalid_code`; 401 `mfa_ticket_invalid` for a missing,
-         *     used, expired or exhausted ticket.
+         *     codes count toward the login's failed-password budget like passwords,
+         *     and each try toward `LOGIN_RATE_PER_MINUTE` (429). 401 `invalid_code`;
+         *     401 `mfa_ticket_invalid` for a missing, used, expired or exhausted ticket.
          */
         post: operations["verifyMfa"];
         delete?: never;
@@ -468,7 +485,8 @@ export interface paths {
          * Prove it is you again: this session then counts as recently signed in.
          * @description Takes the password, and a code (or recovery code) when a second factor
          *     is on. 401 `invalid_credentials` / `invalid_code`; 429 after 10 wrong
-         *     tries in this session (then one a minute).
+         *     tries in this session (then one a minute), or past
+         *     `LOGIN_RATE_PER_MINUTE` tries from one address.
          */
         post: operations["reauthenticate"];
         delete?: never;
@@ -563,7 +581,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A user's security events, newest first (admin); 404 for an unknown id. */
+        /**
+         * A user's security events, newest first (admin, for yourself and users
+         *     below your role); 404 for an unknown id. Unlike the user's own list,
+         *     events an admin caused keep that admin's address and browser.
+         */
         get: operations["listUserEvents"];
         put?: never;
         post?: never;
@@ -745,6 +767,11 @@ export interface components {
         CodeRequest: {
             code: string;
         };
+        /**
+         * @description Who caused a security event.
+         * @enum {string}
+         */
+        EventActor: "self" | "admin" | "system";
         /**
          * FieldError
          * @description One invalid input field.
@@ -995,12 +1022,16 @@ export interface components {
              *     `verification_sent`, `email_verified`, `email_change_requested`,
              *     `email_changed`, `mfa_enabled`, `mfa_disabled`, `mfa_reset`, `mfa_failed`,
              *     `recovery_codes_regenerated`, `recovery_code_used`, `reauthenticated`,
-             *     `role_changed`, `user_updated`, `deactivated`, `reactivated`.
+             *     `role_changed`, `user_updated`, `deactivated`, `reactivated`, `imported`.
              */
             type: string;
+            actor: components["schemas"]["EventActor"];
             /** Format: date-time */
             created_at: string;
-            /** @description The client's IP address, when known. */
+            /**
+             * @description The client's IP address, when known. In the user's own list, `null`
+             *     for events an admin or the system caused.
+             */
             ip?: string | null;
             user_agent?: string | null;
         };

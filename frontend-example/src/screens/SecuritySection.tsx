@@ -148,6 +148,15 @@ export function SecuritySection({ user }: { user: User }) {
         </div>
       </>
     );
+  } else if (user.email_verified === false) {
+    // The server refuses (403 email_not_verified): the address is how the
+    // account is recovered, so it must be the owner's before a factor is added.
+    body = (
+      <>
+        <p data-testid="mfa-needs-verified-email">Verify your email address first: use the link we mailed you.</p>
+        <button type="button" disabled>Turn on two-step sign-in</button>
+      </>
+    );
   } else {
     body = (
       <>
