@@ -122,8 +122,7 @@ fn pieces(raw: &str) -> Vec<&str> {
         let window = &rest[..limit];
         let cut = window
             .char_indices()
-            .filter(|(i, c)| !c.is_alphanumeric() && *i >= limit / 2)
-            .last()
+            .rfind(|(i, c)| !c.is_alphanumeric() && *i >= limit / 2)
             .map_or(limit, |(i, c)| i + c.len_utf8());
         out.push(&rest[..cut]);
         rest = &rest[cut..];

@@ -102,7 +102,8 @@ pub struct Config {
     /// Apply pending migrations at start-up (`false` if you run `latchkey migrate` yourself).
     #[arg(long, env = "RUN_MIGRATIONS", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new(), help_heading = "Database")]
     pub run_migrations: bool,
-    /// How often revoked and expired sessions, expired refresh tokens, old
+    /// How often revoked and expired sessions, expired refresh tokens,
+    /// expired device cookies, sent and failed mails older than 7 days, old
     /// security events and retired signing keys are deleted; `0` turns it off
     /// (a retired key then stays in the table, but no longer verifies).
     #[arg(long, env = "PURGE_INTERVAL", default_value = "1h", value_parser = parse_duration, help_heading = "Database")]
@@ -223,10 +224,12 @@ pub struct Config {
     /// account cannot sign in (403 `email_not_verified`) until its address is verified.
     #[arg(long, env = "REQUIRE_VERIFIED_EMAIL", default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new(), help_heading = "Email")]
     pub require_verified_email: bool,
-    /// Requests that can send mail (forgot password, resend verification,
-    /// change email) per hour per client IP; beyond, 429. Each address also
-    /// gets at most 3 mails of one kind an hour (silently, so nobody learns
-    /// whether it has an account).
+    /// Requests that can send mail (forgot password, reset, resend
+    /// verification, change email, TOTP enable and disable, new recovery
+    /// codes, an admin's reset link or second-factor reset) per hour per
+    /// client IP; beyond, 429. Each address also gets at most 3 mails of one
+    /// kind an hour, notices included (silently, so nobody learns whether it
+    /// has an account).
     #[arg(long, env = "EMAIL_RATE_PER_HOUR", default_value = "20", help_heading = "Email")]
     pub email_rate_per_hour: u32,
     /// Wait before the first retry of a mail the server did not accept; it
@@ -258,7 +261,8 @@ pub struct Config {
     pub login_lockout: Duration,
     /// Lifetime of the `device_token` cookie a successful login sets: the
     /// browser then signs in on its own failure budget, never locked out by
-    /// strangers' failures on the account.
+    /// strangers' failures on the account. A password change or reset and
+    /// `logout-all` void every device cookie of the user; each keeps at most 20.
     #[arg(long, env = "DEVICE_COOKIE_TTL", default_value = "365d", value_parser = parse_duration, help_heading = "Rate limits")]
     pub device_cookie_ttl: Duration,
     /// Most keys (addresses, accounts, devices) each in-process limiter holds;
