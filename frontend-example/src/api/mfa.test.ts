@@ -30,6 +30,7 @@ function tab(server: FakeLatchkey, browser = server.browser()) {
 /** Registers, turns TOTP on with the current code, and returns the recovery codes. */
 async function withTotp(session: Session, server: FakeLatchkey): Promise<string[]> {
   await session.register({ email: EMAIL, password: PASSWORD });
+  server.users.get(EMAIL)!.email_verified = true; // as the verification link would
   const setup = await session.setupTotp();
   expect(setup.data?.secret).toMatch(/^[A-Z2-7]+$/);
   expect(setup.data?.qr_svg).toMatch(/^<svg/);
@@ -171,6 +172,8 @@ describe('second-factor settings', () => {
     const { server } = world();
     const { session } = tab(server);
     await session.register({ email: EMAIL, password: PASSWORD });
+    expect(codeOf(await session.setupTotp())).toBe('email_not_verified');
+    server.users.get(EMAIL)!.email_verified = true;
     await session.setupTotp();
     expect(codeOf(await session.enableTotp('000000' === server.codeFor(EMAIL) ? '111111' : '000000'))).toBe('invalid_code');
     expect(session.getState()).toMatchObject({ user: { mfa_enabled: false } });

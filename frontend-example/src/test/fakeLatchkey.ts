@@ -731,6 +731,9 @@ export class FakeLatchkey {
     if (path.startsWith('/api/v1/auth/mfa/') || path === '/api/v1/auth/mfa/totp') {
       if (!this.recent(session)) return this.reauthRequired();
       const enabled = user.totp?.enabled === true;
+      if (route === 'POST /api/v1/auth/mfa/totp/setup' || route === 'POST /api/v1/auth/mfa/totp/enable') {
+        if (!user.email_verified) return this.problem(403, 'email_not_verified', 'Confirm your email address first.');
+      }
       if (route === 'POST /api/v1/auth/mfa/totp/setup') {
         if (enabled) return this.problem(409, 'mfa_already_enabled', 'A second factor is on already.');
         const secret = Array.from({ length: 32 }, () => 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'[Math.floor(Math.random() * 32)]).join('');
