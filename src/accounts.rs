@@ -4,7 +4,8 @@
 //! `create-admin` and user deletion all go through here.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, SqlErr,
     sea_query::{Expr, Query},
 };
 use uuid::Uuid;
@@ -50,6 +51,10 @@ pub async fn create(db: &impl ConnectionTrait, new: NewAccount<'_>) -> Result<us
     .insert(db)
     .await
     .map_err(email_conflict)
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<user::Model>, ApiError> {
+    Ok(user::Entity::find_by_id(id).one(db).await?)
 }
 
 pub async fn find_by_email(db: &impl ConnectionTrait, email: &Email) -> Result<Option<user::Model>, ApiError> {
@@ -112,6 +117,67 @@ pub async fn change_email(db: &impl ConnectionTrait, user_id: Uuid, new_email: &
     Ok(())
 }
 
+/// One page of users, oldest first, and how many there are in all.
+pub async fn list(db: &impl ConnectionTrait, limit: u64, offset: u64) -> Result<(Vec<user::Model>, u64), ApiError> {
+    let total = user::Entity::find().count(db).await?;
+    let users = user::Entity::find()
+        .order_by_asc(user::Column::CreatedAt)
+        .order_by_asc(user::Column::Id)
+        .limit(limit)
+        .offset(offset)
+        .all(db)
+        .await?;
+    Ok((users, total))
+}
+
+/// Re-checks, inside the caller's write transaction, that `target` is still
+/// below `actor_role`, and takes the row's write lock: a concurrent
+/// promotion of the target cannot slip between the check and the change.
+pub async fn claim_manageable(db: &impl ConnectionTrait, actor_role: Role, target: Uuid) -> Result<(), ApiError> {
+    let claimed = user::Entity::update_many()
+        .col_expr(user::Column::UpdatedAt, Expr::value(now()))
+        .filter(user::Column::Id.eq(target))
+        .filter(user::Column::Role.is_in(crate::authz::roles_below(actor_role)))
+        .exec(db)
+        .await?
+        .rows_affected;
+    if claimed == 0 {
+        return Err(crate::authz::not_below());
+    }
+    Ok(())
+}
+
+/// What an admin may change of a user: `Some` fields change.
+pub struct ProfileChange {
+    pub full_name: Option<Option<String>>,
+    pub is_active: Option<bool>,
+}
+
+/// Applies `change` to `user`; returns the row as written.
+pub async fn update_profile(
+    db: &impl ConnectionTrait,
+    user: user::Model,
+    change: ProfileChange,
+) -> Result<user::Model, ApiError> {
+    let mut active: user::ActiveModel = user.into();
+    if let Some(name) = change.full_name {
+        active.full_name = Set(name);
+    }
+    if let Some(flag) = change.is_active {
+        active.is_active = Set(flag);
+    }
+    active.updated_at = Set(now());
+    Ok(active.update(db).await?)
+}
+
+/// Gives `user` the platform role `role`; returns the row as written.
+pub async fn set_role(db: &impl ConnectionTrait, user: user::Model, role: Role) -> Result<user::Model, ApiError> {
+    let mut active: user::ActiveModel = user.into();
+    active.role = Set(role);
+    active.updated_at = Set(now());
+    Ok(active.update(db).await?)
+}
+
 /// Makes `email` a super_admin with `password_hash`: creates the account, or
 /// promotes, re-activates and re-passwords an existing one. `true` if created.
 pub async fn upsert_super_admin(
@@ -145,7 +211,10 @@ pub async fn upsert_super_admin(
     }
 }
 
-/// Deletes a user with their sessions, refresh tokens and tasks. Explicit
+/// Deletes a user with every row that is theirs: sessions, refresh tokens,
+/// tasks, mailed tokens, device cookies and the second factor (secret,
+/// recovery codes, login tickets). Security events stay: they are the
+/// record of what happened, kept for `AUDIT_RETENTION`. Explicit
 /// deletes in the caller's transaction, not only `ON DELETE CASCADE`: the
 /// outcome must not depend on a backend's foreign-key settings.
 pub async fn delete(db: &impl ConnectionTrait, user_id: Uuid) -> Result<(), ApiError> {
@@ -167,6 +236,7 @@ pub async fn delete(db: &impl ConnectionTrait, user_id: Uuid) -> Result<(), ApiE
         .exec(db)
         .await?;
     crate::auth::devices::forget_all(db, user_id).await?;
+    crate::auth::mfa::forget_user(db, user_id).await?;
     user::Entity::delete_by_id(user_id).exec(db).await?;
     Ok(())
 }

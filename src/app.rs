@@ -111,7 +111,10 @@ impl Application {
         if let Some(addr) = self.metrics_addr() {
             tracing::info!(%addr, "metrics at /metrics");
         }
-        let metrics = self.metrics.map(|m| tokio::spawn(m.serve(self.state.clone())));
+        let metrics = self.metrics.map(|m| {
+            let scrape_route = Route::new().at("/metrics", poem::get(scrape)).data(self.state.clone());
+            tokio::spawn(m.serve(scrape_route))
+        });
         tracing::info!(addr = %self.addr, bcrypt = self.state.passwords.backend(), "serving; API docs at /docs");
         let db = self.state.db.clone();
         let writer = self.state.writer.clone();
@@ -313,4 +316,26 @@ mod tests {
             assert!(body.contains("internal_error") && !body.contains("boom"), "{body}");
         }
     }
+}
+
+/// `GET /metrics` on the metrics listener: the gauges of state, then everything.
+#[poem::handler]
+async fn scrape(state: poem::web::Data<&AppState>) -> poem::Response {
+    let mail_pending = match crate::mail::pending(&state.db).await {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot count the mail outbox for /metrics");
+            None
+        }
+    };
+    let (cache_hits, cache_misses) = state.sessions.cache().counters();
+    crate::prometheus::record_gauges(crate::prometheus::Gauges {
+        bcrypt_queued: state.passwords.queued(),
+        cache_hits,
+        cache_misses,
+        read_pool: &state.db,
+        write_pool: &state.writer,
+        mail_pending,
+    });
+    poem::Response::builder().content_type("text/plain; version=0.0.4; charset=utf-8").body(crate::prometheus::render())
 }

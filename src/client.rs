@@ -6,15 +6,13 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use poem::{FromRequest, Request, RequestBody, http::header::USER_AGENT};
-
-use crate::state::AppState;
+use poem::{Request, http::header::USER_AGENT};
 
 /// The longest user agent kept; the rest is cut off (it is shown, never parsed).
 const MAX_USER_AGENT_CHARS: usize = 512;
 
 /// Where a request comes from: its client IP (through trusted proxies) and
-/// user agent. Take it as a handler argument.
+/// user agent. Take it as a handler argument (its extractor is in `api::extract`).
 #[derive(Clone, Debug, Default)]
 pub struct ClientInfo {
     pub ip: Option<IpAddr>,
@@ -34,13 +32,6 @@ impl ClientInfo {
     }
 }
 
-impl<'a> FromRequest<'a> for ClientInfo {
-    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
-        let state = req.data::<AppState>().expect("BUG: AppState is installed on the route");
-        Ok(Self::from_request(req, &state.config.trusted_proxies, state.config.forwarded_header))
-    }
-}
-
 fn truncate(mut s: String, max_chars: usize) -> String {
     if let Some((idx, _)) = s.char_indices().nth(max_chars) {
         s.truncate(idx);
@@ -48,18 +39,7 @@ fn truncate(mut s: String, max_chars: usize) -> String {
     s
 }
 
-/// Which header a trusted proxy writes the client chain into. Only one is
-/// read: a proxy passes the other through untouched, so a client could fill it in.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum ForwardedHeader {
-    /// `X-Forwarded-For: client, proxy1` (nginx, most load balancers).
-    #[default]
-    #[value(name = "x-forwarded-for")]
-    XForwardedFor,
-    /// RFC 7239 `Forwarded: for=client;proto=https, for=proxy1`.
-    #[value(name = "forwarded")]
-    Forwarded,
-}
+pub use crate::config::ForwardedHeader;
 
 pub fn client_ip(req: &Request, trusted: &[IpNet], header: ForwardedHeader) -> Option<IpAddr> {
     let peer = req.remote_addr().as_socket_addr().map(|a| canonical(a.ip()))?;

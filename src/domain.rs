@@ -24,6 +24,18 @@ pub enum Role {
     SuperAdmin,
 }
 
+impl Role {
+    /// Its name on the wire and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Moderator => "moderator",
+            Role::Admin => "admin",
+            Role::SuperAdmin => "super_admin",
+        }
+    }
+}
+
 /// A trimmed, lowercased, syntactically valid email address.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Email(String);

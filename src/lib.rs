@@ -10,6 +10,8 @@ pub mod app;
 pub mod audit;
 /// Access tokens, passwords, cookies, sessions and rate limits.
 pub mod auth;
+/// Who may do what: the platform role rules.
+pub mod authz;
 /// The command line: serve, migrate, create-admin, openapi.
 pub mod cli;
 /// Where a request comes from: client IP through trusted proxies, user agent.
@@ -26,6 +28,8 @@ pub mod domain;
 pub mod entity;
 /// `ApiError` and the RFC 9457 problem document.
 pub mod error;
+/// Use cases: what each request does, on one transaction, announced after commit.
+pub mod flows;
 /// `latchkey import-users`: users and their bcrypt hashes from another system.
 pub mod import;
 /// Outgoing mail: the transactional outbox, its worker, the mails themselves.
@@ -38,5 +42,7 @@ pub mod middleware;
 pub mod prometheus;
 /// Shared handler state.
 pub mod state;
+/// The tasks table's owner: each user's own tasks.
+pub mod tasks;
 /// Log setup.
 pub mod telemetry;

@@ -5,7 +5,9 @@
 //! Counters and histograms are recorded where things happen, through the
 //! `metrics` crate; with `METRICS_ADDR` unset no recorder is installed and
 //! recording costs next to nothing. Gauges of state (pools, queues, the
-//! session cache) are read when Prometheus scrapes.
+//! session cache) are read when Prometheus scrapes: `app` wires the
+//! listener to a handler that sets them ([`Gauges`]) and [`render`]s. This
+//! module names nothing of the crate's own, so anything may record here.
 
 use std::{
     net::SocketAddr,
@@ -19,13 +21,10 @@ use std::{
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use poem::{
-    EndpointExt, Route, Server, get, handler,
+    Endpoint, Server,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-    web::Data,
 };
 use sea_orm::{DatabaseConnection, DbBackend};
-
-use crate::state::AppState;
 
 const HTTP_REQUESTS: &str = "latchkey_http_requests_total";
 const HTTP_DURATION: &str = "latchkey_http_request_duration_seconds";
@@ -114,32 +113,38 @@ impl MetricsListener {
         self.addr
     }
 
-    /// Serves `GET /metrics` until the task is dropped.
-    pub async fn serve(self, state: AppState) {
-        let app = Route::new().at("/metrics", get(scrape)).data(state);
+    /// Serves `app` (the `/metrics` route) until the task is dropped.
+    pub async fn serve(self, app: impl Endpoint + 'static) {
         if let Err(e) = Server::new_with_acceptor(self.acceptor).run(app).await {
             tracing::error!(error = %e, "the metrics listener stopped");
         }
     }
 }
 
-#[handler]
-async fn scrape(state: Data<&AppState>) -> poem::Response {
-    sample(&state).await;
-    poem::Response::builder().content_type("text/plain; version=0.0.4; charset=utf-8").body(handle().render())
+/// Everything recorded so far, in the Prometheus text format.
+pub fn render() -> String {
+    handle().render()
 }
 
-/// Reads the gauges of state just before they are rendered.
-async fn sample(state: &AppState) {
-    gauge!(BCRYPT_QUEUE).set(state.passwords.queued() as f64);
-    let (hits, misses) = state.sessions.cache().counters();
-    counter!(CACHE_LOOKUPS, "result" => "hit").absolute(hits);
-    counter!(CACHE_LOOKUPS, "result" => "miss").absolute(misses);
-    pool_gauges("read", &state.db);
-    pool_gauges("write", &state.writer);
-    match crate::mail::pending(&state.db).await {
-        Ok(n) => gauge!(MAIL_OUTBOX).set(n as f64),
-        Err(e) => tracing::warn!(error = %e, "cannot count the mail outbox for /metrics"),
+/// The gauges of state, read just before a scrape is rendered.
+pub struct Gauges<'a> {
+    pub bcrypt_queued: usize,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub read_pool: &'a DatabaseConnection,
+    pub write_pool: &'a DatabaseConnection,
+    /// Mails waiting in the outbox, when they could be counted.
+    pub mail_pending: Option<u64>,
+}
+
+pub fn record_gauges(g: Gauges) {
+    gauge!(BCRYPT_QUEUE).set(g.bcrypt_queued as f64);
+    counter!(CACHE_LOOKUPS, "result" => "hit").absolute(g.cache_hits);
+    counter!(CACHE_LOOKUPS, "result" => "miss").absolute(g.cache_misses);
+    pool_gauges("read", g.read_pool);
+    pool_gauges("write", g.write_pool);
+    if let Some(n) = g.mail_pending {
+        gauge!(MAIL_OUTBOX).set(n as f64);
     }
 }
 

@@ -4,12 +4,7 @@
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{EnvFilter, fmt};
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    #[default]
-    Text,
-    Json,
-}
+pub use crate::config::LogFormat;
 
 /// Lines queued for the writer thread. The default (128,000) allocates and
 /// touches 4 MB up front; a queue this long already absorbs any burst stderr

@@ -7,37 +7,35 @@ use poem_openapi::{
     param::{Path, Query},
     payload::{Json, Response},
 };
-use sea_orm::TransactionTrait;
 use uuid::Uuid;
 
 use crate::{
-    accounts::{self, NewAccount},
     api::{
-        ApiTags, email,
+        ApiTags,
         events::{self, EventPage},
         json_body::JsonBody,
         schemas::{
             ChangePasswordRequest, LoginRequest, MfaChallenge, PendingVerification, RegisterRequest, Session,
             SessionInfo, User,
         },
+        session_cookies::{cleared_cookies, device_cookie, session_body, signed_in, with_session_cookies},
     },
-    audit::{Entry, Event},
     auth::{
         CurrentUser, access_token,
         cookies::{self, CookieKind},
-        devices,
-        email_tokens::{self, Purpose},
         mfa,
-        ratelimit::{Budget, Limit},
-        sessions::{self, IssuedTokens},
+        ratelimit::Limit,
         tokens::TokenType,
     },
     client::ClientInfo,
     clock::now,
-    domain::{Email, NewPassword, Role, parse_full_name, personal_words},
-    entity::user,
-    error::{ApiError, FieldError},
-    mail::{self, templates},
+    error::ApiError,
+    flows::{
+        credentials::{self, PasswordChange},
+        registration::{self, Registration},
+        sessions,
+        sign_in::{self, PasswordLogin, PasswordOutcome},
+    },
     state::AppState,
 };
 
@@ -109,44 +107,16 @@ impl AuthApi {
         client: ClientInfo,
         body: JsonBody<RegisterRequest>,
     ) -> Result<Response<Registered>, ApiError> {
-        state.limiters.check(Limit::Register, client.ip).await?;
         let body = body.0;
-        let mut errors = Vec::new();
-        let email = Email::parse(&body.email).map_err(|e| errors.push(e)).ok();
-        let full_name = parse_full_name(body.full_name.as_deref()).map_err(|e| errors.push(e)).ok();
-        let words = personal_words(&body.email, body.full_name.as_deref());
-        let personal: Vec<&str> = words.iter().map(String::as_str).collect();
-        let password = NewPassword::parse("password", &body.password, &personal).map_err(|e| errors.push(e)).ok();
-        let (Some(email), Some(password), Some(full_name)) = (email, password, full_name) else {
-            return Err(ApiError::Validation(errors));
-        };
-
-        let password_hash = state.passwords.hash(password.expose()).await?;
-        let signed_in = !state.config.require_verified_email;
-        let txn = state.writer.begin().await?;
-        let new = NewAccount {
-            email: &email,
-            password_hash,
-            full_name,
-            role: Role::User,
-            is_active: true,
-            email_verified: false,
-            signed_in,
-        };
-        let user = accounts::create(&txn, new).await?;
-        Entry::new(Event::Register, user.id, &client).record(&txn).await?;
-        email::queue_verification(&state, &txn, &user, &client).await?;
-        if !signed_in {
-            txn.commit().await?;
-            state.outbox.wake();
-            tracing::info!(user_id = %user.id, "user registered; waiting for verification");
-            return Ok(Response::new(Registered::Pending(Json(PendingVerification { user: user.into() }))));
+        let input = Registration { email: &body.email, password: &body.password, full_name: body.full_name.as_deref() };
+        match registration::register(&state, &client, input).await? {
+            registration::Registered::SignedIn(user, issued) => {
+                Ok(with_session_cookies(Registered::Created(Json(session_body(user, &issued))), &issued, &state))
+            }
+            registration::Registered::PendingVerification(user) => {
+                Ok(Response::new(Registered::Pending(Json(PendingVerification { user: user.into() }))))
+            }
         }
-        let issued = state.sessions.start(&txn, user.id, &client).await?;
-        txn.commit().await?;
-        state.outbox.wake();
-        tracing::info!(user_id = %user.id, "user registered");
-        Ok(with_session_cookies(Registered::Created(Json(session_body(user, &issued))), &issued, &state))
     }
 
     /// Sign in with email and password.
@@ -167,107 +137,21 @@ impl AuthApi {
         client: ClientInfo,
         body: JsonBody<LoginRequest>,
     ) -> Result<Response<LoggedIn>, ApiError> {
-        let result: Result<Response<LoggedIn>, ApiError> = async {
-            state.limiters.check(Limit::Login, client.ip).await?;
-            let body = body.0;
-            let mut errors = Vec::new();
-            if body.email.trim().is_empty() {
-                errors.push(FieldError::new("email", "must not be empty"));
-            }
-            if body.password.is_empty() {
-                errors.push(FieldError::new("password", "must not be empty"));
-            }
-            if !errors.is_empty() {
-                return Err(ApiError::Validation(errors));
-            }
-            // A malformed email cannot belong to an account: treat it like an unknown one.
-            let email = Email::parse(&body.email).ok();
-            let found = match &email {
-                Some(email) => accounts::find_by_email(&state.db, email).await?,
-                None => None,
-            };
-            let claimed = cookies::read(req, cookies::DEVICE_COOKIE)
-                .and_then(|token| state.tokens.verify(&token, TokenType::Device).ok())
-                .filter(|claims| found.as_ref().is_some_and(|u| u.id == claims.sub));
-            // A voided cookie (password changed, logout-all) counts as none.
-            let device = match (claimed, &found) {
-                (Some(claims), Some(user)) if devices::is_live(&state.db, user.id, claims.jti).await? => {
-                    Some(claims.jti)
-                }
-                _ => None,
-            };
-            let budget = match (device, &email) {
-                (Some(device), _) => Some(Budget::Device(device)),
-                (None, Some(email)) => Some(Budget::Account(email.as_str())),
-                (None, None) => None,
-            };
-            // Spent before bcrypt, atomically: concurrent guesses past the limit
-            // get 429 without a password check; a right password refunds it below.
-            if let Some(budget) = &budget {
-                state.limiters.spend(budget).await?;
-            }
-            let verified = accounts::check_password(&state.passwords, found.as_ref(), &body.password).await?;
-            let user = match found {
-                Some(user) if verified => user,
-                other => {
-                    Entry::new(Event::LoginFailed, other.map(|u| u.id), &client).record(&state.writer).await?;
-                    return Err(ApiError::InvalidCredentials);
-                }
-            };
-            if let Some(budget) = &budget {
-                state.limiters.refund(budget).await;
-            }
-            if !user.is_active {
-                return Err(ApiError::AccountDisabled);
-            }
-            if state.config.require_verified_email && !user.email_verified {
-                return Err(ApiError::EmailNotVerified);
-            }
-
-            // After a BCRYPT_COST change, old hashes would make logins on old
-            // accounts measurably faster or slower: upgrade them as they log in.
-            let new_hash = if state.passwords.needs_rehash(&user.password_hash) {
-                Some(state.passwords.hash(&body.password).await?)
-            } else {
-                None
-            };
-            if user.mfa_enabled {
-                if let Some(hash) = new_hash {
-                    accounts::set_password(&state.writer, user.id, hash).await?;
-                }
-                let ticket = mfa::open_ticket(&state.writer, user.id, device).await?;
-                let token = state.tokens.sign_with_jti(
-                    TokenType::MfaTicket,
-                    user.id,
-                    ticket.id,
-                    ticket.id,
-                    now(),
-                    ticket.expires_at,
-                )?;
-                let cookie =
-                    cookies::set(CookieKind::MfaTicket, &token, mfa::TICKET_TTL.as_secs() as i64, &state.config);
+        let body = body.0;
+        let device_cookie = cookies::read(req, cookies::DEVICE_COOKIE);
+        let login = PasswordLogin { email: &body.email, password: &body.password, device_cookie };
+        let outcome = sign_in::with_password(&state, &client, login).await;
+        crate::prometheus::login(login_outcome(&outcome));
+        match outcome? {
+            PasswordOutcome::SignedIn(signed) => signed_in(&state, *signed, |s| LoggedIn::Ok(Json(s))),
+            PasswordOutcome::SecondFactor(step) => {
+                let max_age = mfa::TICKET_TTL.as_secs() as i64;
+                let cookie = cookies::set(CookieKind::MfaTicket, &step.ticket, max_age, &state.config);
                 let methods = vec!["totp".to_owned(), "recovery_code".to_owned()];
                 let challenge = LoggedIn::MfaRequired(Json(MfaChallenge { mfa_required: true, methods }));
-                crate::prometheus::login("mfa_required");
-                return Ok(Response::new(challenge).header(SET_COOKIE, cookie));
+                Ok(Response::new(challenge).header(SET_COOKIE, cookie))
             }
-            let (issued, user, device_cookie) = sign_in(&state, user, &client, device, new_hash).await?;
-            crate::prometheus::login("success");
-            Ok(with_session_cookies(LoggedIn::Ok(Json(session_body(user, &issued))), &issued, &state)
-                .header(SET_COOKIE, device_cookie))
         }
-        .await;
-        // Successes are counted where they happen (a session, or a second factor to ask for).
-        if let Err(e) = &result {
-            crate::prometheus::login(match e {
-                ApiError::InvalidCredentials => "bad_credentials",
-                ApiError::AccountDisabled => "disabled",
-                ApiError::RateLimited { .. } => "rate_limited",
-                ApiError::Validation(_) | ApiError::BadRequest(_) => "invalid_request",
-                _ => "error",
-            });
-        }
-        result
     }
 
     /// Rotate the refresh token and get a new access token.
@@ -327,15 +211,7 @@ impl AuthApi {
         client: ClientInfo,
         current: CurrentUser,
     ) -> Result<Response<NoContent>, ApiError> {
-        let txn = state.writer.begin().await?;
-        let revoked = sessions::revoke_all(&txn, current.user.id, None).await?;
-        devices::forget_all(&txn, current.user.id).await?;
-        Entry::new(Event::LogoutAll, current.user.id, &client)
-            .detail(format!("{revoked} sessions"))
-            .record(&txn)
-            .await?;
-        txn.commit().await?;
-        state.sessions.changed(current.user.id);
+        sessions::sign_out_everywhere(&state, &current, &client).await?;
         Ok(cleared_cookies(NoContent::NoContent, &state)
             .header(SET_COOKIE, cookies::cleared(CookieKind::Device, &state.config)))
     }
@@ -383,16 +259,7 @@ impl AuthApi {
         current: CurrentUser,
         id: Path<Uuid>,
     ) -> Result<Response<NoContent>, ApiError> {
-        let txn = state.writer.begin().await?;
-        if !sessions::revoke_own(&txn, current.user.id, id.0).await? {
-            return Err(ApiError::NotFound);
-        }
-        Entry::new(Event::SessionRevoked, current.user.id, &client)
-            .detail(format!("session {}", id.0))
-            .record(&txn)
-            .await?;
-        txn.commit().await?;
-        state.sessions.changed(current.user.id);
+        sessions::revoke_own(&state, &current, &client, id.0).await?;
         if id.0 == current.session_id {
             Ok(cleared_cookies(NoContent::NoContent, &state))
         } else {
@@ -415,123 +282,24 @@ impl AuthApi {
         current: CurrentUser,
         body: JsonBody<ChangePasswordRequest>,
     ) -> Result<Response<NoContent>, ApiError> {
-        if current.user.mfa_enabled {
-            current.require_recent(state.config.reauth_max_age)?;
-        }
-        state.limiters.check(Limit::Login, client.ip).await?;
         let body = body.0;
-        let words = personal_words(&current.user.email, current.user.full_name.as_deref());
-        let personal: Vec<&str> = words.iter().map(String::as_str).collect();
-        let new_password = NewPassword::parse("new_password", &body.new_password, &personal)
-            .map_err(|e| ApiError::Validation(vec![e]))?;
-        if body.current_password.is_empty() {
-            return Err(ApiError::field("current_password", "must not be empty"));
-        }
-        // Someone holding a stolen session must not get unlimited guesses
-        // either; the budget is the session's, so nobody else can spend it.
-        let budget = Budget::Session(current.session_id);
-        state.limiters.spend(&budget).await?;
-        if !accounts::check_password(&state.passwords, Some(&current.user), &body.current_password).await? {
-            return Err(ApiError::InvalidCredentials);
-        }
-        state.limiters.refund(&budget).await;
-        if body.new_password == body.current_password {
-            return Err(ApiError::field("new_password", "must differ from the current password"));
-        }
-        let hash = state.passwords.hash(new_password.expose()).await?;
-        let user_id = current.user.id;
-        let txn = state.writer.begin().await?;
-        accounts::set_password(&txn, user_id, hash).await?;
-        // A reset link mailed before the change must not undo it, nor an email
-        // change or a half-done login started with the old password.
-        email_tokens::void(&txn, user_id, Purpose::ResetPassword).await?;
-        email_tokens::void(&txn, user_id, Purpose::ChangeEmail).await?;
-        mfa::close_all_tickets(&txn, user_id).await?;
-        let revoked = sessions::revoke_all(&txn, user_id, Some(current.session_id)).await?;
-        // Old device cookies, wherever they were collected, are no budgets
-        // any more; this browser, which just proved the password, gets a new one.
-        devices::forget_all(&txn, user_id).await?;
-        let device = devices::remember(&txn, user_id, None).await?;
-        let ctx = templates::Context::new(&state.config, client.ip);
-        mail::notify(&txn, &state.limiters, templates::password_changed(&current.user.email, &ctx, true)).await?;
-        Entry::new(Event::PasswordChanged, user_id, &client)
-            .detail(format!("{revoked} other sessions revoked"))
-            .record(&txn)
-            .await?;
-        txn.commit().await?;
-        state.sessions.changed(user_id);
-        state.outbox.wake();
-        let device_cookie = device_cookie(&state, user_id, device, now())?;
-        Ok(Response::new(NoContent::NoContent).header(SET_COOKIE, device_cookie))
+        let change = PasswordChange { current_password: body.current_password, new_password: body.new_password };
+        let device = credentials::change_password(&state, &current, &client, change).await?;
+        let cookie = device_cookie(&state, current.user.id, device, now())?;
+        Ok(Response::new(NoContent::NoContent).header(SET_COOKIE, cookie))
     }
 }
 
-pub fn session_body(user: user::Model, issued: &IssuedTokens) -> Session {
-    Session {
-        user: user.into(),
-        access_expires_at: issued.access_expires_at,
-        refresh_expires_at: issued.refresh_expires_at,
+/// The outcome label of `latchkey_logins_total`; a second factor to ask
+/// for counts as `mfa_required`.
+fn login_outcome(outcome: &Result<PasswordOutcome, ApiError>) -> &'static str {
+    match outcome {
+        Ok(PasswordOutcome::SignedIn(_)) => "success",
+        Ok(PasswordOutcome::SecondFactor(_)) => "mfa_required",
+        Err(ApiError::InvalidCredentials) => "bad_credentials",
+        Err(ApiError::AccountDisabled) => "disabled",
+        Err(ApiError::RateLimited { .. }) => "rate_limited",
+        Err(ApiError::Validation(_) | ApiError::BadRequest(_)) => "invalid_request",
+        Err(_) => "error",
     }
-}
-
-/// Seconds from issue to expiry: exactly the configured lifetime (unless the
-/// session's absolute limit cuts it), never one less for a clock read later.
-fn max_age(issued: &IssuedTokens, until: chrono::DateTime<chrono::Utc>) -> i64 {
-    (until - issued.issued_at).num_seconds()
-}
-
-pub fn with_session_cookies<T>(body: T, issued: &IssuedTokens, state: &AppState) -> Response<T> {
-    let cfg = &state.config;
-    let mut response = Response::new(body).header(
-        SET_COOKIE,
-        cookies::set(CookieKind::Access, &issued.access_token, max_age(issued, issued.access_expires_at), cfg),
-    );
-    if let Some(refresh) = &issued.refresh_token {
-        response = response.header(
-            SET_COOKIE,
-            cookies::set(CookieKind::Refresh, refresh, max_age(issued, issued.refresh_expires_at), cfg),
-        );
-    }
-    response
-}
-
-/// Finishes a login whose credentials (and second factor) were checked: the
-/// login is recorded, a session starts, and the browser gets a device cookie
-/// (the same device id again when it had one: its budget stays its own).
-pub async fn sign_in(
-    state: &AppState,
-    user: user::Model,
-    client: &ClientInfo,
-    device: Option<Uuid>,
-    new_hash: Option<String>,
-) -> Result<(IssuedTokens, user::Model, String), ApiError> {
-    let txn = state.writer.begin().await?;
-    let user = accounts::record_login(&txn, user, new_hash).await?;
-    let issued = state.sessions.start(&txn, user.id, client).await?;
-    let device = devices::remember(&txn, user.id, device).await?;
-    Entry::new(Event::LoginSucceeded, user.id, client).record(&txn).await?;
-    txn.commit().await?;
-    state.sessions.changed(user.id);
-    tracing::info!(user_id = %user.id, session_id = %issued.session_id, "login succeeded");
-    let device_cookie = device_cookie(state, user.id, device, issued.issued_at)?;
-    Ok((issued, user, device_cookie))
-}
-
-/// A `device_token` cookie naming `device`, a live device of `user_id`.
-fn device_cookie(
-    state: &AppState,
-    user_id: Uuid,
-    device: Uuid,
-    issued_at: chrono::DateTime<chrono::Utc>,
-) -> Result<String, ApiError> {
-    let ttl = state.config.device_cookie_ttl;
-    let expires_at = issued_at + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
-    let token = state.tokens.sign_with_jti(TokenType::Device, user_id, device, device, issued_at, expires_at)?;
-    Ok(cookies::set(CookieKind::Device, &token, (expires_at - issued_at).num_seconds(), &state.config))
-}
-
-pub fn cleared_cookies<T>(body: T, state: &AppState) -> Response<T> {
-    Response::new(body)
-        .header(SET_COOKIE, cookies::cleared(CookieKind::Access, &state.config))
-        .header(SET_COOKIE, cookies::cleared(CookieKind::Refresh, &state.config))
 }

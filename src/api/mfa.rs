@@ -8,30 +8,22 @@ use poem_openapi::{
     ApiResponse, OpenApi,
     payload::{Json, Response},
 };
-use sea_orm::{EntityTrait, TransactionTrait};
 
 use crate::{
-    accounts,
     api::{
         ApiTags,
-        auth::{session_body, sign_in, with_session_cookies},
         json_body::JsonBody,
         schemas::{CodeRequest, MfaVerifyRequest, ReauthRequest, RecoveryCodes, Session, TotpSetup},
+        session_cookies::signed_in,
     },
-    audit::{Entry, Event},
     auth::{
         CurrentUser,
         cookies::{self, CookieKind},
-        crypto::DataKey,
-        mfa::{self, Proof},
-        ratelimit::{Budget, Limit},
-        sessions,
-        tokens::TokenType,
+        mfa::Proof,
     },
     client::ClientInfo,
-    entity::user,
     error::ApiError,
-    mail::{self, templates},
+    flows::{second_factor, sign_in},
     state::AppState,
 };
 
@@ -65,61 +57,6 @@ pub enum Done {
     NoContent,
 }
 
-fn key(state: &AppState) -> Result<&DataKey, ApiError> {
-    state
-        .data_key
-        .as_deref()
-        .ok_or(ApiError::Forbidden("Second factors are not available on this server (DATA_ENCRYPTION_KEY is unset)."))
-}
-
-/// A second factor is tied to the mailbox that can recover the account:
-/// someone who registered another person's address must not lock its owner
-/// out of the reset flow with a factor of their own.
-fn require_verified_email(current: &CurrentUser) -> Result<(), ApiError> {
-    if current.user.email_verified { Ok(()) } else { Err(ApiError::EmailNotVerified) }
-}
-
-fn context<'a>(state: &'a AppState, client: &ClientInfo) -> templates::Context<'a> {
-    templates::Context::new(&state.config, client.ip)
-}
-
-/// Checks the caller's password (and code, with a second factor on) on the
-/// session's failure budget: the shared proof behind `/reauth`.
-async fn prove(
-    state: &AppState,
-    current: &CurrentUser,
-    client: &ClientInfo,
-    password: &str,
-    code: Option<&str>,
-) -> Result<bool, ApiError> {
-    let budget = Budget::Session(current.session_id);
-    state.limiters.spend(&budget).await?;
-    if !accounts::check_password(&state.passwords, Some(&current.user), password).await? {
-        return Err(ApiError::InvalidCredentials);
-    }
-    let mut recovery = false;
-    if current.user.mfa_enabled {
-        let code = code.filter(|c| !c.trim().is_empty()).ok_or(ApiError::InvalidCode)?;
-        let proof = Proof::from_input(code);
-        if !mfa::accept(&state.db, &state.writer, key(state)?, current.user.id, &proof).await? {
-            Entry::new(Event::MfaFailed, current.user.id, client).detail("reauth").record(&state.writer).await?;
-            return Err(ApiError::InvalidCode);
-        }
-        recovery = matches!(proof, Proof::Recovery(_));
-    }
-    state.limiters.refund(&budget).await;
-    Ok(recovery)
-}
-
-async fn note_recovery_code_used(state: &AppState, user: &user::Model, client: &ClientInfo) -> Result<(), ApiError> {
-    let txn = state.writer.begin().await?;
-    mail::notify(&txn, &state.limiters, templates::recovery_code_used(&user.email, &context(state, client))).await?;
-    Entry::new(Event::RecoveryCodeUsed, user.id, client).record(&txn).await?;
-    txn.commit().await?;
-    state.outbox.wake();
-    Ok(())
-}
-
 #[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]
 impl MfaApi {
     /// Start setting up TOTP (recent sign-in).
@@ -131,12 +68,7 @@ impl MfaApi {
     /// `REAUTH_MAX_AGE`; 403 `email_not_verified` until the address is verified.
     #[oai(path = "/mfa/totp/setup", method = "post", operation_id = "setupTotp")]
     async fn setup_totp(&self, state: Data<&AppState>, current: CurrentUser) -> Result<SetupStarted, ApiError> {
-        current.require_recent(state.config.reauth_max_age)?;
-        require_verified_email(&current)?;
-        if current.user.mfa_enabled {
-            return Err(ApiError::MfaAlreadyEnabled);
-        }
-        let setup = mfa::begin_setup(&state.writer, key(&state)?, &current.user, &state.config.app_name).await?;
+        let setup = second_factor::begin_setup(&state, &current).await?;
         Ok(SetupStarted::Ok(Json(TotpSetup {
             secret: setup.secret_base32,
             otpauth_uri: setup.otpauth_uri,
@@ -158,27 +90,7 @@ impl MfaApi {
         current: CurrentUser,
         body: JsonBody<CodeRequest>,
     ) -> Result<CodesIssued, ApiError> {
-        current.require_recent(state.config.reauth_max_age)?;
-        require_verified_email(&current)?;
-        if current.user.mfa_enabled {
-            return Err(ApiError::MfaAlreadyEnabled);
-        }
-        state.limiters.check(Limit::Mail, client.ip).await?;
-        let has_setup = crate::entity::mfa_totp::Entity::find_by_id(current.user.id).one(&state.db).await?.is_some();
-        if !has_setup {
-            return Err(ApiError::MfaNotEnabled);
-        }
-        let txn = state.writer.begin().await?;
-        if !mfa::accept_totp(&state.db, &txn, key(&state)?, current.user.id, &body.0.code, true).await? {
-            return Err(ApiError::InvalidCode);
-        }
-        let codes = mfa::enable(&txn, current.user.id).await?;
-        mail::notify(&txn, &state.limiters, templates::mfa_enabled(&current.user.email, &context(&state, &client)))
-            .await?;
-        Entry::new(Event::MfaEnabled, current.user.id, &client).record(&txn).await?;
-        txn.commit().await?;
-        state.sessions.changed(current.user.id);
-        state.outbox.wake();
+        let codes = second_factor::enable(&state, &current, &client, &body.0.code).await?;
         Ok(CodesIssued::Ok(Json(RecoveryCodes { recovery_codes: codes })))
     }
 
@@ -195,29 +107,7 @@ impl MfaApi {
         current: CurrentUser,
         body: JsonBody<CodeRequest>,
     ) -> Result<Done, ApiError> {
-        current.require_recent(state.config.reauth_max_age)?;
-        if !current.user.mfa_enabled {
-            return Err(ApiError::MfaNotEnabled);
-        }
-        state.limiters.check(Limit::Mail, client.ip).await?;
-        // Guesses spend the session's failure budget: a hijacked session must
-        // not get unlimited tries at turning the second factor off.
-        let budget = Budget::Session(current.session_id);
-        state.limiters.spend(&budget).await?;
-        let txn = state.writer.begin().await?;
-        if !mfa::accept(&state.db, &txn, key(&state)?, current.user.id, &Proof::from_input(&body.0.code)).await? {
-            txn.rollback().await?;
-            Entry::new(Event::MfaFailed, current.user.id, &client).detail("disable").record(&state.writer).await?;
-            return Err(ApiError::InvalidCode);
-        }
-        state.limiters.refund(&budget).await;
-        mfa::disable(&txn, current.user.id).await?;
-        let notice = templates::mfa_disabled(&current.user.email, &context(&state, &client), false);
-        mail::notify(&txn, &state.limiters, notice).await?;
-        Entry::new(Event::MfaDisabled, current.user.id, &client).record(&txn).await?;
-        txn.commit().await?;
-        state.sessions.changed(current.user.id);
-        state.outbox.wake();
+        second_factor::disable(&state, &current, &client, &body.0.code).await?;
         Ok(Done::NoContent)
     }
 
@@ -232,18 +122,7 @@ impl MfaApi {
         client: ClientInfo,
         current: CurrentUser,
     ) -> Result<CodesIssued, ApiError> {
-        current.require_recent(state.config.reauth_max_age)?;
-        if !current.user.mfa_enabled {
-            return Err(ApiError::MfaNotEnabled);
-        }
-        state.limiters.check(Limit::Mail, client.ip).await?;
-        let txn = state.writer.begin().await?;
-        let codes = mfa::replace_recovery_codes(&txn, current.user.id).await?;
-        let notice = templates::recovery_codes_replaced(&current.user.email, &context(&state, &client));
-        mail::notify(&txn, &state.limiters, notice).await?;
-        Entry::new(Event::RecoveryCodesRegenerated, current.user.id, &client).record(&txn).await?;
-        txn.commit().await?;
-        state.outbox.wake();
+        let codes = second_factor::regenerate_recovery_codes(&state, &current, &client).await?;
         Ok(CodesIssued::Ok(Json(RecoveryCodes { recovery_codes: codes })))
     }
 
@@ -263,45 +142,13 @@ impl MfaApi {
         client: ClientInfo,
         body: JsonBody<MfaVerifyRequest>,
     ) -> Result<Response<Verified>, ApiError> {
-        state.limiters.check(Limit::Login, client.ip).await?;
         let proof = match &body.0 {
             MfaVerifyRequest::Totp(input) => Proof::Totp(&input.code),
             MfaVerifyRequest::Recovery(input) => Proof::Recovery(&input.recovery_code),
         };
-        let ticket_id = cookies::read(req, cookies::MFA_TICKET_COOKIE)
-            .and_then(|t| state.tokens.verify(&t, TokenType::MfaTicket).ok())
-            .map(|claims| claims.jti)
-            .ok_or(ApiError::MfaTicketInvalid)?;
-        let ticket = mfa::try_ticket(&state.db, ticket_id).await?.ok_or(ApiError::MfaTicketInvalid)?;
-        let user = user::Entity::find_by_id(ticket.user_id).one(&state.db).await?.ok_or(ApiError::MfaTicketInvalid)?;
-        let budget = match ticket.device_id {
-            Some(device) => Budget::Device(device),
-            None => Budget::Account(&user.email),
-        };
-        state.limiters.spend(&budget).await?;
-        // The code and the ticket are spent together: a verify that loses the
-        // race for the ticket must not burn a recovery code.
-        let txn = state.writer.begin().await?;
-        if !mfa::accept(&state.db, &txn, key(&state)?, user.id, &proof).await? {
-            txn.rollback().await?;
-            Entry::new(Event::MfaFailed, user.id, &client).record(&state.writer).await?;
-            return Err(ApiError::InvalidCode);
-        }
-        if !mfa::close_ticket(&txn, ticket.id).await? {
-            txn.rollback().await?;
-            return Err(ApiError::MfaTicketInvalid);
-        }
-        txn.commit().await?;
-        state.limiters.refund(&budget).await;
-        if !user.is_active {
-            return Err(ApiError::AccountDisabled);
-        }
-        if matches!(proof, Proof::Recovery(_)) {
-            note_recovery_code_used(&state, &user, &client).await?;
-        }
-        let (issued, user, device_cookie) = sign_in(&state, user, &client, ticket.device_id, None).await?;
-        Ok(with_session_cookies(Verified::Ok(Json(session_body(user, &issued))), &issued, &state)
-            .header(SET_COOKIE, device_cookie)
+        let ticket = cookies::read(req, cookies::MFA_TICKET_COOKIE);
+        let signed = sign_in::with_second_factor(&state, &client, ticket, proof).await?;
+        Ok(signed_in(&state, signed, |s| Verified::Ok(Json(s)))?
             .header(SET_COOKIE, cookies::cleared(CookieKind::MfaTicket, &state.config)))
     }
 
@@ -319,18 +166,8 @@ impl MfaApi {
         current: CurrentUser,
         body: JsonBody<ReauthRequest>,
     ) -> Result<Done, ApiError> {
-        // Each try is a bcrypt check, like a login: the same limit per IP.
-        state.limiters.check(Limit::Login, client.ip).await?;
         let body = body.0;
-        let used_recovery = prove(&state, &current, &client, &body.password, body.code.as_deref()).await?;
-        if used_recovery {
-            note_recovery_code_used(&state, &current.user, &client).await?;
-        }
-        let txn = state.writer.begin().await?;
-        sessions::mark_authenticated(&txn, current.session_id).await?;
-        Entry::new(Event::Reauthenticated, current.user.id, &client).record(&txn).await?;
-        txn.commit().await?;
-        state.sessions.changed(current.user.id);
+        second_factor::reauthenticate(&state, &current, &client, &body.password, body.code.as_deref()).await?;
         Ok(Done::NoContent)
     }
 }

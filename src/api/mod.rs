@@ -4,12 +4,14 @@
 pub mod auth;
 pub mod email;
 pub mod events;
+pub mod extract;
 pub mod health;
 pub mod json_body;
 pub mod jwks;
 pub mod mfa;
 pub mod pagination;
 pub mod schemas;
+pub mod session_cookies;
 pub mod tasks;
 pub mod users;
 

@@ -1,18 +1,5 @@
-//! `/api/v1/tasks`: the example resource API behind the session. Every query
-//! is scoped to the caller in SQL (`WHERE user_id = ?`), never filtered
-//! afterwards, so another user's task is a 404 exactly like a missing one.
-
-use poem::web::Data;
-use poem_openapi::{
-    ApiResponse, OpenApi,
-    param::{Path, Query},
-    payload::Json,
-    types::MaybeUndefined,
-};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, NotSet, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
-    Set, sea_query::Expr,
-};
+//! `/api/v1/tasks`: the example resource API behind the session, over the
+//! caller's own tasks (`crate::tasks` scopes every query to them).
 
 use crate::{
     api::{
@@ -22,11 +9,17 @@ use crate::{
         schemas::{NewTask, Task, TaskCompletion, TaskUpdate},
     },
     auth::CurrentUser,
-    clock::now,
     domain::{parse_task_description, parse_task_title},
-    entity::task,
     error::{ApiError, FieldError},
     state::AppState,
+    tasks::{self, TaskChange},
+};
+use poem::web::Data;
+use poem_openapi::{
+    ApiResponse, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+    types::MaybeUndefined,
 };
 
 pub struct TasksApi;
@@ -64,14 +57,6 @@ pub enum TaskDeleted {
     NoContent,
 }
 
-fn owned(user: &CurrentUser) -> Select<task::Entity> {
-    task::Entity::find().filter(task::Column::UserId.eq(user.user.id))
-}
-
-async fn find_owned(state: &AppState, user: &CurrentUser, id: i64) -> Result<task::Model, ApiError> {
-    owned(user).filter(task::Column::Id.eq(id)).one(&state.db).await?.ok_or(ApiError::NotFound)
-}
-
 #[OpenApi(prefix_path = "/api/v1/tasks", tag = "ApiTags::Tasks")]
 impl TasksApi {
     /// List the caller's tasks, newest first.
@@ -93,18 +78,7 @@ impl TasksApi {
         offset: Query<Option<i64>>,
     ) -> Result<TaskList, ApiError> {
         let page = Page::parse(limit.0, offset.0)?;
-        let mut query = owned(&current);
-        if let Some(done) = completed.0 {
-            query = query.filter(task::Column::Completed.eq(done));
-        }
-        let total = query.clone().count(&state.db).await?;
-        let tasks = query
-            .order_by_desc(task::Column::CreatedAt)
-            .order_by_desc(task::Column::Id)
-            .limit(page.limit)
-            .offset(page.offset)
-            .all(&state.db)
-            .await?;
+        let (tasks, total) = tasks::list(&state.db, current.user.id, completed.0, page.limit, page.offset).await?;
         Ok(TaskList::Ok(Json(tasks.into_iter().map(Task::from).collect()), total))
     }
 
@@ -123,25 +97,14 @@ impl TasksApi {
         let (Some(title), Some(description)) = (title, description) else {
             return Err(ApiError::Validation(errors));
         };
-        let now = now();
-        let created = task::ActiveModel {
-            id: NotSet,
-            user_id: Set(current.user.id),
-            title: Set(title),
-            description: Set(description),
-            completed: Set(false),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(&state.writer)
-        .await?;
+        let created = tasks::create(&state.writer, current.user.id, title, description).await?;
         Ok(TaskCreated::Created(Json(created.into())))
     }
 
     /// Get one of the caller's tasks.
     #[oai(path = "/:id", method = "get", operation_id = "getTask")]
     async fn get(&self, state: Data<&AppState>, current: CurrentUser, id: Path<i64>) -> Result<TaskFound, ApiError> {
-        Ok(TaskFound::Ok(Json(find_owned(&state, &current, id.0).await?.into())))
+        Ok(TaskFound::Ok(Json(tasks::find(&state.db, current.user.id, id.0).await?.into())))
     }
 
     /// Change a task: absent fields stay as they are, `description: null` clears it.
@@ -157,42 +120,33 @@ impl TasksApi {
         body: JsonBody<TaskUpdate>,
     ) -> Result<TaskFound, ApiError> {
         let body = body.0;
-        let mut update = task::Entity::update_many()
-            .col_expr(task::Column::UpdatedAt, Expr::value(now()))
-            .filter(task::Column::Id.eq(id.0))
-            .filter(task::Column::UserId.eq(current.user.id));
+        let mut change = TaskChange::default();
         let mut errors = Vec::new();
         match body.title {
             MaybeUndefined::Undefined => {}
             MaybeUndefined::Null => errors.push(FieldError::new("title", "must not be null")),
             MaybeUndefined::Value(t) => match parse_task_title(&t) {
-                Ok(t) => update = update.col_expr(task::Column::Title, Expr::value(t)),
+                Ok(t) => change.title = Some(t),
                 Err(e) => errors.push(e),
             },
         }
         match body.description {
             MaybeUndefined::Undefined => {}
-            MaybeUndefined::Null => {
-                update = update.col_expr(task::Column::Description, Expr::value(Option::<String>::None))
-            }
+            MaybeUndefined::Null => change.description = Some(None),
             MaybeUndefined::Value(d) => match parse_task_description(Some(&d)) {
-                Ok(d) => update = update.col_expr(task::Column::Description, Expr::value(d)),
+                Ok(d) => change.description = Some(d),
                 Err(e) => errors.push(e),
             },
         }
         match body.completed {
             MaybeUndefined::Undefined => {}
             MaybeUndefined::Null => errors.push(FieldError::new("completed", "must not be null")),
-            MaybeUndefined::Value(c) => update = update.col_expr(task::Column::Completed, Expr::value(c)),
+            MaybeUndefined::Value(c) => change.completed = Some(c),
         }
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
-        if update.exec(&state.writer).await?.rows_affected == 0 {
-            // MySQL counts only changed rows; tell "unchanged" from "not yours" by reading.
-            find_owned(&state, &current, id.0).await?;
-        }
-        Ok(TaskFound::Ok(Json(find_owned(&state, &current, id.0).await?.into())))
+        Ok(TaskFound::Ok(Json(tasks::update(&state.writer, current.user.id, id.0, change).await?.into())))
     }
 
     /// Mark a task completed or not.
@@ -204,14 +158,8 @@ impl TasksApi {
         id: Path<i64>,
         body: JsonBody<TaskCompletion>,
     ) -> Result<TaskFound, ApiError> {
-        task::Entity::update_many()
-            .col_expr(task::Column::Completed, Expr::value(body.0.completed))
-            .col_expr(task::Column::UpdatedAt, Expr::value(now()))
-            .filter(task::Column::Id.eq(id.0))
-            .filter(task::Column::UserId.eq(current.user.id))
-            .exec(&state.writer)
-            .await?;
-        Ok(TaskFound::Ok(Json(find_owned(&state, &current, id.0).await?.into())))
+        let change = TaskChange { completed: Some(body.0.completed), ..TaskChange::default() };
+        Ok(TaskFound::Ok(Json(tasks::update(&state.writer, current.user.id, id.0, change).await?.into())))
     }
 
     /// Delete a task.
@@ -222,14 +170,7 @@ impl TasksApi {
         current: CurrentUser,
         id: Path<i64>,
     ) -> Result<TaskDeleted, ApiError> {
-        let result = task::Entity::delete_many()
-            .filter(task::Column::Id.eq(id.0))
-            .filter(task::Column::UserId.eq(current.user.id))
-            .exec(&state.writer)
-            .await?;
-        if result.rows_affected == 0 {
-            return Err(ApiError::NotFound);
-        }
+        tasks::delete(&state.writer, current.user.id, id.0).await?;
         Ok(TaskDeleted::NoContent)
     }
 }

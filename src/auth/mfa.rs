@@ -68,6 +68,11 @@ fn totp(secret: Vec<u8>, issuer: &str, account: &str) -> anyhow::Result<TOTP> {
         .map_err(|e| anyhow::anyhow!("TOTP parameters: {e}"))
 }
 
+/// Whether `user_id` started a setup (or has TOTP on).
+pub async fn has_setup(db: &impl ConnectionTrait, user_id: Uuid) -> Result<bool, ApiError> {
+    Ok(mfa_totp::Entity::find_by_id(user_id).one(db).await?.is_some())
+}
+
 /// Starts (or restarts) a setup: a fresh secret, stored encrypted but not enabled.
 pub async fn begin_setup(
     db: &impl ConnectionTrait,
@@ -312,6 +317,14 @@ pub async fn purge_dead_tickets(db: &impl ConnectionTrait) -> Result<u64, sea_or
         .exec(db)
         .await?
         .rows_affected)
+}
+
+/// Deletes every second-factor row of `user_id` (the account is going).
+pub async fn forget_user(db: &impl ConnectionTrait, user_id: Uuid) -> Result<(), ApiError> {
+    mfa_ticket::Entity::delete_many().filter(mfa_ticket::Column::UserId.eq(user_id)).exec(db).await?;
+    recovery_code::Entity::delete_many().filter(recovery_code::Column::UserId.eq(user_id)).exec(db).await?;
+    mfa_totp::Entity::delete_by_id(user_id).exec(db).await?;
+    Ok(())
 }
 
 /// Whether any user has a second factor (production then needs the key).

@@ -1,5 +1,6 @@
-//! Who is calling: the access-token extractor ([`CurrentUser`]), and the
-//! pieces behind it (passwords, tokens, cookies, sessions, rate limits).
+//! Who is calling: [`CurrentUser`] (its extractor is in `api::extract`), and
+//! the mechanisms behind it (passwords, tokens, cookies, sessions, rate
+//! limits, devices, the second factor).
 
 pub mod bcrypt_impl;
 pub mod cookies;
@@ -18,20 +19,10 @@ pub mod sessions;
 pub mod signing_keys;
 pub mod tokens;
 
-use poem::{Request, RequestBody};
-use poem_openapi::{
-    ApiExtractor, ApiExtractorType, ExtractParamOptions,
-    registry::{MetaSecurityScheme, Registry},
-};
+use poem::Request;
 use uuid::Uuid;
 
-use crate::{
-    auth::tokens::{TokenError, TokenType},
-    domain::Role,
-    entity::user,
-    error::ApiError,
-    state::AppState,
-};
+use crate::{domain::Role, entity::user, error::ApiError};
 
 pub const COOKIE_SCHEME: &str = "AccessCookie";
 pub const BEARER_SCHEME: &str = "BearerAuth";
@@ -49,7 +40,7 @@ pub struct CurrentUser {
 impl CurrentUser {
     /// 403 `forbidden` unless the caller's role is at least `min`.
     pub fn require_role(&self, min: Role) -> Result<(), ApiError> {
-        if self.user.role >= min { Ok(()) } else { Err(ApiError::Forbidden("Your role does not allow this.")) }
+        crate::authz::require_role(self.user.role, min)
     }
 
     /// 403 `reauth_required` unless the session proved a credential within `max_age`.
@@ -70,62 +61,4 @@ fn bearer_token(req: &Request) -> Option<String> {
     let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
-}
-
-impl<'a> ApiExtractor<'a> for CurrentUser {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut Registry) {
-        registry.create_security_scheme(
-            COOKIE_SCHEME,
-            MetaSecurityScheme {
-                ty: "apiKey",
-                description: Some(
-                    "The httpOnly `access_token` cookie set by register, login and refresh. \
-                     Browsers send it by themselves (`credentials: 'include'`).",
-                ),
-                name: Some(cookies::ACCESS_COOKIE),
-                key_in: Some("cookie"),
-                scheme: None,
-                bearer_format: None,
-                flows: None,
-                openid_connect_url: None,
-            },
-        );
-        registry.create_security_scheme(
-            BEARER_SCHEME,
-            MetaSecurityScheme {
-                ty: "http",
-                description: Some("The same access token in `Authorization: Bearer`, for non-browser clients."),
-                name: None,
-                key_in: None,
-                scheme: Some("bearer"),
-                bearer_format: Some("JWT"),
-                flows: None,
-                openid_connect_url: None,
-            },
-        );
-    }
-
-    fn security_schemes() -> Vec<&'static str> {
-        vec![COOKIE_SCHEME, BEARER_SCHEME]
-    }
-
-    async fn from_request(
-        req: &'a Request,
-        _body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
-        let state = req.data::<AppState>().expect("BUG: AppState is installed on the route");
-        let token = access_token(req).ok_or(ApiError::NotAuthenticated)?;
-        let claims = state.tokens.verify_reloading(&token, TokenType::Access, true).await.map_err(|e| match e {
-            TokenError::Expired => ApiError::TokenExpired,
-            TokenError::Invalid | TokenError::UnknownKey => ApiError::TokenInvalid,
-        })?;
-        let live = state.sessions.authenticate(&claims).await?;
-        crate::middleware::request_log::record_session(live.user.id, live.session_id);
-        Ok(CurrentUser { user: live.user, session_id: live.session_id, authenticated_at: live.authenticated_at })
-    }
 }

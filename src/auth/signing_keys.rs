@@ -25,7 +25,7 @@ use anyhow::{Context, bail};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{
-    Algorithm, DecodingKey, EncodingKey,
+    DecodingKey, EncodingKey,
     jwk::{Jwk, ThumbprintHash},
 };
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryOrder, Set};
@@ -38,51 +38,14 @@ use crate::{
     entity::signing_key,
 };
 
-/// How often each instance reads the key table again. At most half of
-/// `KEY_PUBLISH_DELAY` in production, so every instance knows a key before
-/// any signs with it.
-pub const RELOAD_EVERY: Duration = Duration::from_secs(60);
+/// How often each instance reads the key table again (see the config value).
+pub const RELOAD_EVERY: Duration = crate::config::KEY_RELOAD_EVERY;
 /// A token naming an unknown key reloads the table at most this often.
 const RELOAD_ON_MISS_EVERY: Duration = Duration::from_secs(1);
 /// Longest `Cache-Control: max-age` of the key set.
 const MAX_JWKS_CACHE: Duration = Duration::from_secs(300);
 
-/// `JWT_ALGORITHM`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum AccessAlgorithm {
-    #[value(name = "HS256")]
-    Hs256,
-    #[value(name = "EdDSA")]
-    EdDsa,
-    #[value(name = "ES256")]
-    Es256,
-}
-
-impl AccessAlgorithm {
-    pub fn is_asymmetric(self) -> bool {
-        self != Self::Hs256
-    }
-
-    pub fn jwt(self) -> Algorithm {
-        match self {
-            Self::Hs256 => Algorithm::HS256,
-            Self::EdDsa => Algorithm::EdDSA,
-            Self::Es256 => Algorithm::ES256,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Hs256 => "HS256",
-            Self::EdDsa => "EdDSA",
-            Self::Es256 => "ES256",
-        }
-    }
-
-    fn from_name(name: &str) -> Option<Self> {
-        [Self::EdDsa, Self::Es256].into_iter().find(|a| a.name() == name)
-    }
-}
+pub use crate::config::AccessAlgorithm;
 
 /// A key as an instance holds it.
 pub struct LoadedKey {

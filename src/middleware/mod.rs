@@ -1,5 +1,5 @@
 //! HTTP middleware of our own. The order they wrap the routes in is in
-//! [`crate::app::protect`].
+//! `app::protect`; none of them needs the app's state.
 
 /// `Allow` on 405 responses.
 pub mod allow;

@@ -431,7 +431,10 @@ async fn a_wrong_password_takes_as_long_whatever_hash_the_account_holds() {
         medians[0], medians[1], medians[2], medians[3]
     );
     for (kind, median) in ["native", "imported cost 4", "imported cost 12"].iter().zip(&medians[1..]) {
+        // Hashing runs at the lowest CPU priority, so whatever else the
+        // machine does moves these medians; the bound is wide against that
+        // and still far from the 256 times faster an unpadded cost-4 hash is.
         let ratio = median / unknown;
-        assert!((0.75..=1.33).contains(&ratio), "{kind}: {median:.1} ms against {unknown:.1} ms for unknown emails");
+        assert!((0.5..=2.0).contains(&ratio), "{kind}: {median:.1} ms against {unknown:.1} ms for unknown emails");
     }
 }

@@ -83,7 +83,12 @@ async fn shutdown_finishes_an_in_flight_login_then_stops_accepting() {
         let body = serde_json::json!({"email": email, "password": PASSWORD});
         tokio::spawn(async move { client.post(url).json(&body).send().await.map(|r| r.status()) })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Stop once the login is in flight: its password is being hashed.
+    let started = std::time::Instant::now();
+    while app.state.passwords.queued() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the login never reached bcrypt");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     stop.send(()).unwrap();
     assert_eq!(login.await.unwrap().unwrap(), StatusCode::OK, "the in-flight login completes");
     let exit = tokio::time::timeout(Duration::from_secs(15), server).await.expect("server stops").unwrap();
@@ -98,6 +103,7 @@ async fn sigterm_lets_the_in_flight_login_finish_and_exits_zero() {
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut server = Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .arg("serve")
         .current_dir(dir.path())
@@ -107,6 +113,7 @@ async fn sigterm_lets_the_in_flight_login_finish_and_exits_zero() {
         .env("JWT_SECRET", SECRET)
         .env("COOKIE_SECURE", "false")
         .env("BCRYPT_COST", "12")
+        .env("METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -132,7 +139,16 @@ async fn sigterm_lets_the_in_flight_login_finish_and_exits_zero() {
         let body = serde_json::json!({"email": email, "password": PASSWORD});
         tokio::spawn(async move { client.post(url).json(&body).send().await.map(|r| r.status()) })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Signal once the login is in flight: the metrics show its bcrypt job.
+    let started = std::time::Instant::now();
+    loop {
+        let scrape = client.get(format!("http://127.0.0.1:{metrics_port}/metrics")).send().await.unwrap();
+        if scrape.text().await.unwrap().lines().any(|l| l == "latchkey_bcrypt_queue_depth 1") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "the login never reached bcrypt");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let killed = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
     assert!(killed.success());
     assert_eq!(login.await.unwrap().unwrap(), StatusCode::OK, "the in-flight login completes");
@@ -164,7 +180,12 @@ async fn a_request_over_the_time_limit_or_the_in_flight_cap_gets_503_not_a_hang(
         let body = user_body(&unique_email());
         tokio::spawn(async move { client.post(url).json(&body).send().await.unwrap().status() })
     };
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    // The first registration holds the one slot while its password hashes.
+    let started = std::time::Instant::now();
+    while capped.state.passwords.queued() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the registration never reached bcrypt");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     assert_problem(capped.get("/health").await, 503, "server_busy").await;
     assert_eq!(first.await.unwrap(), StatusCode::CREATED);
     assert_eq!(capped.get("/health").await.status(), StatusCode::OK);

@@ -11,6 +11,9 @@ use poem_openapi::{
 };
 use sea_orm::DbErr;
 
+mod transient;
+pub use transient::is_transient;
+
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
 /// One invalid input field.
@@ -286,11 +289,7 @@ impl From<DbErr> for ApiError {
         if matches!(err, DbErr::RecordNotUpdated) {
             return ApiError::NotFound;
         }
-        if crate::db::is_transient(&err) {
-            ApiError::Unavailable(err)
-        } else {
-            ApiError::Internal(at_caller(err.into()))
-        }
+        if is_transient(&err) { ApiError::Unavailable(err) } else { ApiError::Internal(at_caller(err.into())) }
     }
 }
 
@@ -445,7 +444,7 @@ mod tests {
             Ok(())
         }
         let logged = format!("{:?}", step().unwrap_err());
-        assert!(logged.contains(&format!("failed at src/error.rs:{line}")), "{logged}");
+        assert!(logged.contains(&format!("failed at src/error/mod.rs:{line}")), "{logged}");
         assert!(logged.contains("constraint blew up"), "{logged}");
     }
 }
