@@ -75,3 +75,20 @@ fn the_check_sees_grouped_and_plain_paths() {
     let paths = crate_paths("use crate::{auth::{a, b}, state::AppState};\nlet x = crate::api::schemas::User;");
     assert_eq!(paths, ["auth::", "state::AppState", "api::schemas::User"]);
 }
+
+#[test]
+fn handlers_write_no_rows_and_open_no_transactions() {
+    let api = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
+    let mut files = Vec::new();
+    rust_files(&api, &mut files);
+    let mut offences = Vec::new();
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap();
+        for needle in ["ActiveModel", ".begin()", "sessions.changed(", "outbox.wake("] {
+            if text.contains(needle) {
+                offences.push(format!("{}: {needle}", file.display()));
+            }
+        }
+    }
+    assert!(offences.is_empty(), "handlers doing a flow's or an owner's work:\n{}", offences.join("\n"));
+}
