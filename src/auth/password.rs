@@ -91,11 +91,14 @@ impl PasswordHasher {
     /// Verifies against `hash`, or against the dummy hash when there is no user,
     /// so both kinds of failure cost the same bcrypt work.
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, ApiError> {
-        let is_real = hash.is_some();
-        let hash = hash.unwrap_or(&self.dummy_hash);
+        // Other systems hash the password itself, and bcrypt cannot take a
+        // NUL: such a password never matches an imported hash. It still pays
+        // a whole check (against the dummy hash), or the quick refusal would
+        // tell which accounts were imported.
+        let legacy_refused = password.contains('\0') && hash.is_some_and(|h| h.starts_with(LEGACY_PREFIX));
+        let is_real = hash.is_some() && !legacy_refused;
+        let hash = hash.filter(|_| is_real).unwrap_or(&self.dummy_hash);
         let (input, hash) = match hash.strip_prefix(LEGACY_PREFIX) {
-            // Other systems hash the password itself; bcrypt cannot take a NUL.
-            Some(_) if password.contains('\0') => return Ok(false),
             Some(legacy) => (password.to_owned(), legacy.to_owned()),
             None => (prehash(password), hash.to_owned()),
         };
@@ -172,6 +175,20 @@ mod tests {
         assert_eq!(cost_of("$2b$04$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie"), Some(4));
         assert_eq!(cost_of("$2y$12$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie"), Some(12));
         assert_eq!(cost_of("garbage"), None);
+    }
+
+    #[tokio::test]
+    async fn a_nul_against_an_imported_hash_pays_a_whole_check() {
+        // At cost 12 a check takes hundreds of milliseconds, a refusal without one microseconds.
+        let hasher = PasswordHasher::new(12, crate::auth::hash_pool::HASH_THREAD_NICE).unwrap();
+        let stored = format!("{LEGACY_PREFIX}{}", bcrypt::hash("Imported-Pass-1", 4).unwrap());
+        let started = std::time::Instant::now();
+        assert!(!hasher.verify("Imported\0Pass-1", Some(&stored)).await.unwrap());
+        let refused = started.elapsed();
+        let started = std::time::Instant::now();
+        assert!(!hasher.verify("Imported-Pass-2", None).await.unwrap());
+        let unknown = started.elapsed();
+        assert!(refused * 4 > unknown, "{refused:?} against {unknown:?} for an unknown email");
     }
 
     #[tokio::test]

@@ -80,6 +80,10 @@ pub enum Budget<'a> {
     /// only whoever holds the link spends it, so strangers' failed logins
     /// never block the owner's reset.
     ResetLink(Uuid),
+    /// The same codes across every reset link of one user (by user id):
+    /// someone holding the mailbox gets no fresh ten guesses with each new
+    /// link. Only link holders spend it, too.
+    ResetCodes(Uuid),
 }
 
 /// Failed passwords allowed on a shared budget before it slows down: a burst
@@ -167,6 +171,7 @@ impl<'a> Budget<'a> {
             Budget::Device(id) => format!("device:{id}"),
             Budget::Session(id) => format!("session:{id}"),
             Budget::ResetLink(id) => format!("reset:{id}"),
+            Budget::ResetCodes(id) => format!("resetcodes:{id}"),
         }
     }
 }
@@ -213,7 +218,7 @@ impl<C: Clock + Clone> LocalLimiters<C> {
     fn budget(&self, budget: &Budget) -> &KeyedLimit<String, C> {
         match budget {
             Budget::Device(_) => &self.devices,
-            Budget::Account(_) | Budget::Session(_) | Budget::ResetLink(_) => &self.failures,
+            Budget::Account(_) | Budget::Session(_) | Budget::ResetLink(_) | Budget::ResetCodes(_) => &self.failures,
         }
     }
 
@@ -314,7 +319,7 @@ impl RateLimiters {
     fn rate_of(&self, budget: &Budget) -> Rate {
         match budget {
             Budget::Device(_) => self.device_rate,
-            Budget::Account(_) | Budget::Session(_) | Budget::ResetLink(_) => {
+            Budget::Account(_) | Budget::Session(_) | Budget::ResetLink(_) | Budget::ResetCodes(_) => {
                 Rate { interval: ACCOUNT_REFILL, burst: ACCOUNT_FAILURE_BURST }
             }
         }
@@ -329,7 +334,7 @@ impl RateLimiters {
                 Budget::Account(_) => "account_failures",
                 Budget::Device(_) => "device_failures",
                 Budget::Session(_) => "session_failures",
-                Budget::ResetLink(_) => "reset_link_failures",
+                Budget::ResetLink(_) | Budget::ResetCodes(_) => "reset_link_failures",
             });
         }
         result

@@ -135,17 +135,18 @@ pub async fn reset_password(state: &AppState, client: &ClientInfo, reset: Passwo
     state.limiters.check(Limit::Mail, client.ip).await?;
     // With a second factor, the link alone is not enough: a stolen mailbox
     // must not take over the account. Guesses spend the link's own failure
-    // budget (strangers' failed logins cannot block the owner), and a
-    // wrong code rolls back, so the link survives.
+    // budget and one across the user's links, which only link holders reach
+    // (strangers' failed logins cannot block the owner); a wrong code rolls
+    // back, so the link survives.
     let proof = match (user.mfa_enabled, reset.code.as_deref().filter(|c| !c.trim().is_empty())) {
         (false, _) => None,
         (true, None) => return Err(ApiError::MfaRequired),
         (true, Some(code)) => Some(mfa::Proof::from_input(code)),
     };
-    let budget = Budget::ResetLink(row.id);
-    let budget = proof.as_ref().map(|_| &budget);
+    let (link, user_codes) = (Budget::ResetLink(row.id), Budget::ResetCodes(user.id));
+    let with_code = |budget| proof.as_ref().map(|_| budget);
     let mut tx = None;
-    let passed = on_budget(&state.limiters, budget, async {
+    let check = async {
         let hash = state.passwords.hash(password.expose()).await?;
         let opened = tx.insert(Tx::begin(state).await?);
         // Spent first, in the transaction: of two concurrent resets exactly one gets here.
@@ -160,8 +161,9 @@ pub async fn reset_password(state: &AppState, client: &ClientInfo, reset: Passwo
         }
         accounts::set_password(opened.db(), user.id, hash).await?;
         Ok(true)
-    })
-    .await?;
+    };
+    let on_user = on_budget(&state.limiters, with_code(&user_codes), check);
+    let passed = on_budget(&state.limiters, with_code(&link), on_user).await?;
     let mut tx = tx.expect("BUG: the check opened the transaction");
     if !passed {
         tx.rollback().await?;

@@ -150,7 +150,8 @@ pub async fn reauthenticate(
     state.limiters.check(Limit::Login, client.ip).await?;
     let budget = Budget::Session(current.session_id);
     let mut recovery = false;
-    let proved = on_budget(&state.limiters, Some(&budget), async {
+    // Every wrong proof is an error (no refund); a right one passes.
+    on_budget(&state.limiters, Some(&budget), async {
         if !crate::accounts::check_password(&state.passwords, Some(&current.user), password).await? {
             return Err(ApiError::InvalidCredentials);
         }
@@ -166,7 +167,6 @@ pub async fn reauthenticate(
         Ok(true)
     })
     .await?;
-    debug_assert!(proved);
     if recovery {
         note_recovery_code_used(state, &current.user, client).await?;
     }

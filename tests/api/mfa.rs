@@ -341,6 +341,11 @@ async fn guessing_codes_with_a_reset_link_spends_the_links_own_budget() {
         assert_problem(reset_with_code(&app, &token, format!("{guess:06}")).await, 401, "invalid_code").await;
     }
     assert_problem(reset_with_code(&app, &token, auth.code(0)).await, 429, "rate_limited").await;
+    // A new link is no fresh budget: the guesses count across the user's links.
+    post(&app, "/password/forgot", json!({"email": email})).await;
+    let again = sink.wait_for_subject_nth(&email, "Reset your password", 2, Duration::from_secs(10)).await;
+    assert_problem(reset_with_code(&app, &again.token("reset-password"), auth.code(0)).await, 429, "rate_limited")
+        .await;
     // The account's own budget was not touched: the owner's password still signs in.
     assert_eq!(app.another_browser().login(&email, PASSWORD).await.status(), StatusCode::ACCEPTED);
 }
