@@ -149,7 +149,8 @@ pub async fn with_second_factor(
         .and_then(|t| state.tokens.verify(&t, TokenType::MfaTicket).ok())
         .map(|claims| claims.jti)
         .ok_or(ApiError::MfaTicketInvalid)?;
-    let ticket = mfa::try_ticket(&state.db, ticket_id).await?.ok_or(ApiError::MfaTicketInvalid)?;
+    // Counting the try is a write: on SQLite it queues on the one writer.
+    let ticket = mfa::try_ticket(&state.writer, ticket_id).await?.ok_or(ApiError::MfaTicketInvalid)?;
     let user = accounts::find(&state.db, ticket.user_id).await?.ok_or(ApiError::MfaTicketInvalid)?;
     let budget = match ticket.device_id {
         Some(device) => Budget::Device(device),
