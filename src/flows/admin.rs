@@ -31,6 +31,14 @@ async fn manageable(state: &AppState, current: &CurrentUser, id: Uuid) -> Result
     Ok(target)
 }
 
+/// The transaction of a change to `target`, which first claims the target's
+/// row: still below the caller's role, and locked against a concurrent promotion.
+async fn claimed<'a>(state: &'a AppState, current: &CurrentUser, target: &user::Model) -> Result<Tx<'a>, ApiError> {
+    let tx = Tx::begin(state).await?;
+    accounts::claim_manageable(tx.db(), current.user.role, target.id).await?;
+    Ok(tx)
+}
+
 /// The user `id`, for an admin allowed to read their record.
 pub async fn viewable(state: &AppState, current: &CurrentUser, id: Uuid) -> Result<user::Model, ApiError> {
     let target = find(state, current, id).await?;
@@ -89,8 +97,7 @@ pub async fn update(
     let target = manageable(state, current, id).await?;
     let change = edit.parse()?;
     let was_active = target.is_active;
-    let mut tx = Tx::begin(state).await?;
-    accounts::claim_manageable(tx.db(), current.user.role, target.id).await?;
+    let mut tx = claimed(state, current, &target).await?;
     let updated = accounts::update_profile(tx.db(), target, change).await?;
     let event = match (was_active, updated.is_active) {
         (true, false) => {
@@ -117,8 +124,7 @@ pub async fn set_role(
     let target = manageable(state, current, id).await?;
     authz::may_grant(&current.user, role)?;
     let before = target.role;
-    let mut tx = Tx::begin(state).await?;
-    accounts::claim_manageable(tx.db(), current.user.role, target.id).await?;
+    let mut tx = claimed(state, current, &target).await?;
     let updated = accounts::set_role(tx.db(), target, role).await?;
     Entry::new(Event::RoleChanged, updated.id, client)
         .by(current.user.id)
@@ -140,8 +146,7 @@ pub async fn send_password_reset(
     current.require_role(USER_ADMIN)?;
     state.limiters.check(Limit::Mail, client.ip).await?;
     let target = manageable(state, current, id).await?;
-    let mut tx = Tx::begin(state).await?;
-    accounts::claim_manageable(tx.db(), current.user.role, target.id).await?;
+    let mut tx = claimed(state, current, &target).await?;
     email::queue_reset(state, &mut tx, &target, client, Some(current.user.id)).await?;
     tx.commit().await
 }
@@ -156,8 +161,7 @@ pub async fn reset_mfa(state: &AppState, current: &CurrentUser, client: &ClientI
     if !target.mfa_enabled {
         return Err(ApiError::MfaNotEnabled);
     }
-    let mut tx = Tx::begin(state).await?;
-    accounts::claim_manageable(tx.db(), current.user.role, target.id).await?;
+    let mut tx = claimed(state, current, &target).await?;
     mfa::disable(tx.db(), target.id).await?;
     let ctx = templates::Context::new(&state.config, client.ip);
     tx.notify(templates::mfa_disabled(&target.email, &ctx, true)).await?;
@@ -169,8 +173,7 @@ pub async fn reset_mfa(state: &AppState, current: &CurrentUser, client: &ClientI
 /// Deletes a user below the caller's role, with everything that is theirs.
 pub async fn delete(state: &AppState, current: &CurrentUser, client: &ClientInfo, id: Uuid) -> Result<(), ApiError> {
     let target = manageable(state, current, id).await?;
-    let mut tx = Tx::begin(state).await?;
-    accounts::claim_manageable(tx.db(), current.user.role, target.id).await?;
+    let mut tx = claimed(state, current, &target).await?;
     accounts::delete(tx.db(), target.id).await?;
     Entry::new(Event::Deleted, target.id, client)
         .by(current.user.id)
